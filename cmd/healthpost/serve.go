@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/webui"
+)
+
+// shutdownTimeout bounds a graceful stop; systemd's TimeoutStopSec is longer.
+const shutdownTimeout = 20 * time.Second
+
+func (a *app) serveCommand() *cobra.Command {
+	var httpAddr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the node: web UI and everything else, until stopped",
+		Long: `Run the node until SIGINT or SIGTERM. On an empty data directory it creates
+the database and the account 'admin', and prints that account's password once.
+On stop it finishes what is in flight: every device reading handed to the
+database is committed before the process exits.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var extra []edge.FlagValue
+			if cmd.Flags().Changed("http") {
+				extra = append(extra, edge.FlagValue{Key: "http.listen", Flag: "http", Value: httpAddr})
+			}
+			cfg, err := a.loadConfig(cmd, extra...)
+			if err != nil {
+				return err
+			}
+			return a.serve(cmd.Context(), cfg)
+		},
+	}
+	cmd.Flags().StringVar(&httpAddr, "http", webui.DefaultAddr, "address for the web UI (env HEALTHPOST_HTTP_LISTEN)")
+	return cmd
+}
+
+func (a *app) serve(ctx context.Context, cfg *edge.Config) error {
+	logger := cfg.NewLogger(a.stderr)
+	node := edge.NewNode(cfg, logger)
+	if err := node.Open(ctx); err != nil {
+		return err
+	}
+	web := webui.NewServer(node.Store, logger)
+	web.Addr = cfg.HTTP.Listen
+	if err := node.Add(ctx, web); err != nil {
+		node.Close(context.Background())
+		return err
+	}
+
+	if node.FirstAdminPassword != "" {
+		fmt.Fprintf(a.stdout, "\nFirst start: created the account 'admin' with password\n\n    %s\n\n"+
+			"Write it down now: it is shown only once. Change it with 'healthpost user passwd admin'.\n\n",
+			node.FirstAdminPassword)
+	}
+	for _, u := range lanURLs(web.Port()) {
+		fmt.Fprintf(a.stdout, "Open %s on a tablet on this network.\n", u)
+	}
+	fmt.Fprintf(a.stdout, "listening on %s\n", web.URL())
+	logger.Info("node started", "version", edge.Version(), "data_dir", cfg.DataDir, "http", web.URL())
+
+	<-ctx.Done()
+	logger.Info("stopping")
+	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := node.Close(stopCtx); err != nil {
+		return fmt.Errorf("stop node: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// lanURLs lists the node's addresses that tablets on the LAN can reach.
+func lanURLs(port int) []string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLoopback() || ipn.IP.To4() == nil || ipn.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		out = append(out, "http://"+net.JoinHostPort(ipn.IP.String(), strconv.Itoa(port)))
+	}
+	return out
+}

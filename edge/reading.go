@@ -1,0 +1,360 @@
+package edge
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// Device is a registered medical device.
+type Device struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	Kind       string    `json:"kind"`      // bp-monitor, pulse-oximeter, thermometer, scale, glucometer, analyzer
+	Transport  string    `json:"transport"` // serial, mqtt, mllp
+	Settings   string    `json:"settings"`  // JSON
+	Enabled    bool      `json:"enabled"`
+	LastSeenAt time.Time `json:"last_seen_at,omitzero"`
+}
+
+// CreateDevice registers a device.
+func (s *Store) CreateDevice(ctx context.Context, d *Device) error {
+	if d.Name == "" || d.Kind == "" || d.Transport == "" {
+		return FieldErrors{"name": "error.required"}
+	}
+	if d.ID == "" {
+		d.ID = NewID()
+	}
+	if d.Settings == "" {
+		d.Settings = "{}"
+	}
+	return s.write(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, name, kind, transport, settings, enabled, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, 1, ?, ?)`, d.ID, d.Name, d.Kind, d.Transport, d.Settings, tx.Now(), tx.Now()); err != nil {
+			if sqliteCode(err) == 19 {
+				return FieldErrors{"name": "error.device_name_taken"}
+			}
+			return fmt.Errorf("create device: %w", err)
+		}
+		d.Enabled = true
+		return nil
+	})
+}
+
+// Reading is one value a device measured, already decoded and normalized by
+// the devices package.
+type Reading struct {
+	ID        string `json:"id"`
+	DeviceID  string `json:"device_id"`
+	MessageID string `json:"message_id,omitempty"` // the device's own ID; a replay of it is stored once
+	// PatientID binds the reading to a patient; empty leaves it in the
+	// unassigned inbox for a person to assign or discard.
+	PatientID   string    `json:"patient_id,omitempty"`
+	LOINC       string    `json:"loinc"`
+	Value       float64   `json:"value"`
+	ValueText   string    `json:"value_text"`
+	Unit        string    `json:"unit"`
+	EffectiveAt time.Time `json:"effective_at"`
+	// Rejected, when set, is why the value is impossible; the reading is kept
+	// as rejected and never becomes an observation.
+	Rejected string `json:"rejected,omitempty"`
+
+	// Raw is the frame as received, kept for inspection while disk allows.
+	Raw   []byte `json:"-"`
+	Codec string `json:"codec,omitempty"`
+
+	// Set when stored.
+	ObservationID string `json:"observation_id,omitempty"`
+}
+
+// SaveReading hands a reading to the group-commit writer and returns once the
+// transaction holding it has committed: only then may the device be
+// acknowledged (invariant 1). ErrDuplicateReading means the same device
+// message was stored before; it is durable, so acknowledge it again.
+//
+// If ctx ends first, SaveReading returns ctx.Err() and the reading may or may
+// not be stored: do not acknowledge it; the device's retry is deduplicated by
+// its message ID.
+func (s *Store) SaveReading(ctx context.Context, r *Reading) error {
+	if r.DeviceID == "" || !loincRe.MatchString(r.LOINC) || math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+		return fmt.Errorf("save reading: device, a LOINC code and a finite value are required")
+	}
+	if r.EffectiveAt.IsZero() {
+		return fmt.Errorf("save reading: effective time is required")
+	}
+	if err := s.refuseIfCritical(); err != nil {
+		return err
+	}
+	return s.ingest.submit(ctx, r)
+}
+
+// ingestQueue is the group-commit writer. Callers block on their own done
+// channel; one goroutine commits whatever has queued up, up to BatchMax
+// readings or BatchDelay after the first, in one transaction and one fsync.
+type ingestQueue struct {
+	s    *Store
+	reqs chan *ingestReq
+
+	mu      sync.RWMutex
+	stopped bool
+	done    chan struct{}
+}
+
+type ingestReq struct {
+	r    *Reading
+	err  error
+	done chan struct{}
+}
+
+var ingestReqPool = sync.Pool{New: func() any { return &ingestReq{done: make(chan struct{}, 1)} }}
+
+func newIngestQueue(s *Store) *ingestQueue {
+	return &ingestQueue{s: s, reqs: make(chan *ingestReq, s.BatchMax*4), done: make(chan struct{})}
+}
+
+func (q *ingestQueue) submit(ctx context.Context, r *Reading) error {
+	req := ingestReqPool.Get().(*ingestReq)
+	req.r, req.err = r, nil
+	q.mu.RLock()
+	if q.stopped {
+		q.mu.RUnlock()
+		ingestReqPool.Put(req)
+		return ErrStopping
+	}
+	select {
+	case q.reqs <- req:
+		q.mu.RUnlock()
+	case <-ctx.Done():
+		q.mu.RUnlock()
+		ingestReqPool.Put(req)
+		return ctx.Err()
+	}
+	select {
+	case <-req.done:
+		err := req.err
+		req.r, req.err = nil, nil
+		ingestReqPool.Put(req)
+		return err
+	case <-ctx.Done():
+		// The writer still owns req and will signal it; it is not reused.
+		return ctx.Err()
+	}
+}
+
+// stop refuses new readings and lets run drain the queue before returning.
+func (q *ingestQueue) stop() {
+	q.mu.Lock()
+	if !q.stopped {
+		q.stopped = true
+		close(q.reqs)
+	}
+	q.mu.Unlock()
+	<-q.done
+}
+
+func (q *ingestQueue) run(ctx context.Context) {
+	defer close(q.done)
+	batch := make([]*ingestReq, 0, q.s.BatchMax)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		first, ok := <-q.reqs
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], first)
+		timer.Reset(q.s.BatchDelay)
+	collect:
+		for len(batch) < q.s.BatchMax {
+			select {
+			case r, ok := <-q.reqs:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, r)
+			case <-timer.C:
+				break collect
+			}
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		q.commit(batch)
+	}
+}
+
+// itemError is the failure of one reading in a batch.
+type itemError struct {
+	i   int
+	err error
+}
+
+func (e *itemError) Error() string { return e.err.Error() }
+func (e *itemError) Unwrap() error { return e.err }
+
+// commit stores a batch. The common case is one transaction for all; if one
+// reading fails (an unknown device, say), the batch is retried with each
+// reading in its own savepoint so that one bad reading fails alone.
+func (q *ingestQueue) commit(batch []*ingestReq) {
+	ctx := context.Background() // the batch must finish even when callers give up
+	dup := make([]bool, len(batch))
+	err := q.s.write(ctx, func(tx *Tx) error {
+		for i, req := range batch {
+			d, err := insertReading(ctx, tx, req.r)
+			if err != nil {
+				return &itemError{i, err}
+			}
+			dup[i] = d
+		}
+		return nil
+	})
+	var ie *itemError
+	if errors.As(err, &ie) {
+		errs := make([]error, len(batch))
+		err = q.s.write(ctx, func(tx *Tx) error {
+			for i, req := range batch {
+				if _, err := tx.ExecContext(ctx, `SAVEPOINT reading`); err != nil {
+					return err
+				}
+				d, err := insertReading(ctx, tx, req.r)
+				if err != nil {
+					errs[i] = err
+					if _, err := tx.ExecContext(ctx, `ROLLBACK TO reading`); err != nil {
+						return err
+					}
+				}
+				dup[i] = d
+				if _, err := tx.ExecContext(ctx, `RELEASE reading`); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			for i, req := range batch {
+				req.err = errs[i]
+			}
+		}
+	}
+	for i, req := range batch {
+		switch {
+		case err != nil:
+			req.err = err
+		case req.err == nil && dup[i]:
+			req.err = ErrDuplicateReading
+		}
+		req.done <- struct{}{}
+	}
+}
+
+// insertReading writes one reading, its raw frame (unless storage is low), and
+// for a reading bound to a patient its observation, outbox row and audit entry.
+// It reports whether the device message was already stored.
+func insertReading(ctx context.Context, tx *Tx, r *Reading) (duplicate bool, err error) {
+	s := tx.store
+	var rawID any
+	if len(r.Raw) > 0 && s.keepRawFrames() {
+		var id int64
+		if err := tx.StmtContext(ctx, s.stmts.insertRaw).QueryRowContext(ctx, r.DeviceID, tx.Now(), r.Codec, r.Raw).Scan(&id); err != nil {
+			return false, fmt.Errorf("save raw frame: %w", err)
+		}
+		rawID = id
+	}
+	state := "unassigned"
+	switch {
+	case r.Rejected != "":
+		state = "rejected"
+	case r.PatientID != "":
+		state = "assigned"
+	}
+	r.ID = NewID()
+	r.ObservationID = ""
+	var obsID any
+	if state == "assigned" {
+		r.ObservationID = NewID()
+		obsID = r.ObservationID
+	}
+	res, err := tx.StmtContext(ctx, s.stmts.insertReading).ExecContext(ctx, r.ID, r.DeviceID, nullString(r.MessageID),
+		nullString(r.PatientID), obsID, r.LOINC, r.Value, r.ValueText, r.Unit, r.EffectiveAt.UnixMilli(), state, r.Rejected,
+		rawID, tx.Now(), tx.NextSeq(), tx.Suspect())
+	if err != nil {
+		return false, fmt.Errorf("save reading: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		r.ID, r.ObservationID = "", ""
+		return true, nil
+	}
+	if state != "assigned" {
+		return false, nil
+	}
+	// readings.observation_id is a deferred foreign key: the observation
+	// written next satisfies it by commit.
+	if _, err := tx.StmtContext(ctx, s.stmts.insertObservation).ExecContext(ctx, r.ObservationID, r.PatientID, r.LOINC,
+		r.Value, r.ValueText, r.Unit, r.EffectiveAt.UnixMilli(), r.DeviceID, tx.Now(), tx.NextSeq(), tx.Suspect()); err != nil {
+		return false, fmt.Errorf("save observation: %w", err)
+	}
+	if err := tx.appendOutbox(DocWellness, LaneBulk, r.PatientID, "observation", r.ObservationID, 1); err != nil {
+		return false, err
+	}
+	actor := tx.actor
+	tx.actor = Actor{Kind: ActorDevice, ID: r.DeviceID}
+	err = tx.audit(ActionReadingStore, "observation", r.ObservationID, r.PatientID, "")
+	tx.actor = actor
+	return false, err
+}
+
+// statements are prepared once on the write connection for the hot path.
+type statements struct {
+	insertRaw, insertReading, insertObservation *sql.Stmt
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = s.writer.PrepareContext(ctx, q)
+		return st
+	}
+	s.stmts.insertRaw = prep(`INSERT INTO device_messages (device_id, received_at, codec, raw) VALUES (?, ?, ?, ?) RETURNING id`)
+	s.stmts.insertReading = prep(`INSERT INTO readings (id, device_id, message_id, patient_id, observation_id, loinc, value,
+		value_text, unit, effective_at, state, reject_reason, raw_message_id, received_at, node_seq, clock_suspect)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (device_id, message_id) WHERE message_id IS NOT NULL DO NOTHING`)
+	s.stmts.insertObservation = prep(`INSERT INTO observations (id, patient_id, encounter_id, loinc, value, value_text, unit,
+		effective_at, source, device_id, created_at, node_seq, clock_suspect) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, 'device', ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("prepare statements: %w", err)
+	}
+	return nil
+}
+
+// UnassignedReadings lists readings waiting for a person to assign or discard.
+func (s *Store) UnassignedReadings(ctx context.Context, limit int) ([]Reading, error) {
+	rows, err := s.readers.QueryContext(ctx, `SELECT id, device_id, coalesce(message_id, ''), loinc, coalesce(value, 0),
+		value_text, unit, effective_at FROM readings WHERE state = 'unassigned' ORDER BY received_at LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list unassigned readings: %w", err)
+	}
+	defer rows.Close()
+	var out []Reading
+	for rows.Next() {
+		var r Reading
+		var eff int64
+		if err := rows.Scan(&r.ID, &r.DeviceID, &r.MessageID, &r.LOINC, &r.Value, &r.ValueText, &r.Unit, &eff); err != nil {
+			return nil, err
+		}
+		r.EffectiveAt = time.UnixMilli(eff)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

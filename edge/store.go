@@ -1,0 +1,461 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// DBFileName is the name of the database file inside the data directory.
+const DBFileName = "healthpost.db"
+
+// applicationID marks the SQLite file as ours ("HPST"), so a foreign SQLite
+// file handed to --data-dir is refused instead of migrated.
+const applicationID = 0x48505354
+
+// Defaults for the store's settings.
+const (
+	DefaultBusyTimeout     = 5 * time.Second
+	DefaultReaders         = 4
+	DefaultBatchMax        = 512
+	DefaultBatchDelay      = 2 * time.Millisecond
+	DefaultClockTolerance  = 2 * time.Minute
+	DefaultLowFreeBytes    = 1 << 30   // 1 GiB
+	DefaultCriticalFree    = 128 << 20 // 128 MiB
+	DefaultRawKeepDays     = 30
+	DefaultDiskCheckPeriod = time.Minute
+)
+
+// Store is the node's one SQLite database. There is exactly one write
+// connection (invariant 4): every write goes through Store.write, which holds
+// writeMu for the whole transaction so the node's in-memory state (sequence,
+// audit chain head, clock high-water mark) moves in step with what commits.
+// Readers use a separate pool and never block the writer (WAL).
+type Store struct {
+	// Path is the database file. Set before Open.
+	Path string
+
+	// Logger receives operational messages; never PHI.
+	Logger *slog.Logger
+
+	// Now is the wall clock; tests replace it.
+	Now func() time.Time
+	// BuildTime is when this binary was built; a clock earlier than it is wrong.
+	BuildTime time.Time
+	// ClockTolerance is how far the clock may step back (NTP slew, a tablet
+	// setting it) before records are flagged.
+	ClockTolerance time.Duration
+
+	// Readers is the size of the read pool.
+	Readers int
+
+	// Group commit of device readings: a batch is committed when it holds
+	// BatchMax readings or BatchDelay after its first reading arrived.
+	BatchMax   int
+	BatchDelay time.Duration
+
+	// Storage watermarks for the data partition, in free bytes.
+	LowFreeBytes      int64
+	CriticalFreeBytes int64
+	// RawKeepDays is how long raw device frames are kept in normal times.
+	RawKeepDays int
+	// DiskCheckPeriod is how often free space is measured; 0 turns the
+	// background check off (tests call CheckStorage directly).
+	DiskCheckPeriod time.Duration
+
+	// MaxSchemaVersion limits migrations; 0 means all. Only tests that build
+	// databases of earlier versions set it.
+	MaxSchemaVersion int
+
+	writer  *sql.DB
+	readers *sql.DB
+
+	writeMu   sync.Mutex // held for the whole of each write transaction
+	highWater time.Time  // latest trusted wall time seen
+	clock     ClockStatus
+
+	storageMu sync.Mutex
+	storage   StorageStatus
+
+	notifyMu sync.Mutex
+	outboxCh chan struct{}
+
+	ingest *ingestQueue
+	stmts  statements
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewStore returns a store for the database file at path with default settings.
+func NewStore(path string) *Store {
+	return &Store{
+		Path:              path,
+		Logger:            slog.New(slog.DiscardHandler),
+		Now:               time.Now,
+		BuildTime:         BuildTime(),
+		ClockTolerance:    DefaultClockTolerance,
+		Readers:           DefaultReaders,
+		BatchMax:          DefaultBatchMax,
+		BatchDelay:        DefaultBatchDelay,
+		LowFreeBytes:      DefaultLowFreeBytes,
+		CriticalFreeBytes: DefaultCriticalFree,
+		RawKeepDays:       DefaultRawKeepDays,
+		DiskCheckPeriod:   DefaultDiskCheckPeriod,
+		outboxCh:          make(chan struct{}),
+	}
+}
+
+// Open checks the file is ours, opens the writer and the reader pool, applies
+// pending migrations and starts the group-commit writer and the disk monitor.
+func (s *Store) Open(ctx context.Context) (err error) {
+	s.Logger = s.Logger.With(LogKeySubsystem, "store")
+	if err := checkDataDir(filepath.Dir(s.Path)); err != nil {
+		return err
+	}
+	if err := checkDatabaseFile(s.Path); err != nil {
+		return err
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			s.closeDBs()
+		}
+	}()
+
+	if s.writer, err = sql.Open("sqlite", dsn(s.Path, true)); err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	s.writer.SetMaxOpenConns(1)
+	s.writer.SetMaxIdleConns(1)
+	s.writer.SetConnMaxLifetime(0)
+	s.writer.SetConnMaxIdleTime(0)
+	if err := s.checkPragmas(ctx); err != nil {
+		return explainOpenError(s.Path, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		return explainOpenError(s.Path, err)
+	}
+	if s.readers, err = sql.Open("sqlite", dsn(s.Path, false)); err != nil {
+		return fmt.Errorf("open read pool: %w", err)
+	}
+	s.readers.SetMaxOpenConns(s.Readers)
+	s.readers.SetMaxIdleConns(s.Readers)
+	if err := s.loadState(ctx); err != nil {
+		return explainOpenError(s.Path, err)
+	}
+	if err := s.prepare(ctx); err != nil {
+		return err
+	}
+	if _, err := s.CheckStorage(ctx); err != nil {
+		return err
+	}
+
+	s.ingest = newIngestQueue(s)
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.ingest.run(s.ctx) }()
+	if s.DiskCheckPeriod > 0 {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.monitorStorage(s.ctx) }()
+	}
+	return nil
+}
+
+// Close stops taking readings, commits every reading already handed in, and
+// closes the database. It is safe to call more than once.
+func (s *Store) Close(ctx context.Context) error {
+	if s.cancel == nil {
+		return nil
+	}
+	if s.ingest != nil {
+		s.ingest.stop()
+	}
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("close store: %w", ctx.Err())
+	}
+	return s.closeDBs()
+}
+
+func (s *Store) closeDBs() error {
+	var errs []error
+	if s.readers != nil {
+		errs = append(errs, s.readers.Close())
+	}
+	if s.writer != nil {
+		// A last checkpoint keeps the -wal file small for backups and copies.
+		_, _ = s.writer.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		errs = append(errs, s.writer.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// dsn builds the modernc DSN. The writer begins IMMEDIATE transactions so a
+// write never fails half-way on a lock upgrade; synchronous=FULL makes every
+// commit durable (invariant 1), group commit keeps that affordable.
+func dsn(path string, writer bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+fmt.Sprint(DefaultBusyTimeout.Milliseconds())+")")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	if writer {
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Add("_pragma", "query_only(1)")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+func (s *Store) checkPragmas(ctx context.Context) error {
+	var mode string
+	if err := s.writer.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return fmt.Errorf("read journal_mode: %w", err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("journal_mode is %q, want wal (is the data directory on a network filesystem?)", mode)
+	}
+	var fk int
+	if err := s.writer.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil {
+		return fmt.Errorf("read foreign_keys: %w", err)
+	}
+	if fk != 1 {
+		return errors.New("foreign_keys did not turn on")
+	}
+	return nil
+}
+
+// sqliteHeader is the first 16 bytes of every SQLite 3 database file.
+var sqliteHeader = []byte("SQLite format 3\x00")
+
+// checkDatabaseFile refuses a file that exists but is not an SQLite database,
+// before SQLite gets a chance to treat it as one.
+func checkDatabaseFile(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return &Error{Code: "db_unreadable", Message: fmt.Sprintf("cannot read database %s: %v", path, err),
+			Hint: "check the file's owner and permissions", Err: err}
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteHeader))
+	n, err := io.ReadFull(f, head)
+	if n == 0 && (err == io.EOF || err == nil) {
+		return nil // an empty file is a new database
+	}
+	if err != nil || !bytes.Equal(head, sqliteHeader) {
+		return &Error{Code: "db_not_sqlite", Message: fmt.Sprintf("%s is not a healthpost database (it is not SQLite, or its start is damaged)", path),
+			Hint: "move it aside and restore the latest backup with 'healthpost restore FILE'", Err: ErrNotDatabase}
+	}
+	return nil
+}
+
+// checkDataDir makes sure the data directory exists and is writable, with a
+// message that names it.
+func checkDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return &Error{Code: "data_dir_unwritable", Message: fmt.Sprintf("cannot create data directory %s: %v", dir, err),
+			Hint: "create it, or point --data-dir (HEALTHPOST_DATA_DIR) at a writable directory", Err: err}
+	}
+	probe, err := os.CreateTemp(dir, ".write-probe-*")
+	if err != nil {
+		return &Error{Code: "data_dir_unwritable", Message: fmt.Sprintf("data directory %s is not writable: %v", dir, err),
+			Hint: "give the healthpost user write access (chown healthpost " + dir + "), or point --data-dir at a writable directory", Err: err}
+	}
+	name := probe.Name()
+	probe.Close()
+	return os.Remove(name)
+}
+
+// explainOpenError turns SQLite's codes into messages that name the file and
+// the fix.
+func explainOpenError(path string, err error) error {
+	var ee *Error
+	if errors.As(err, &ee) {
+		return err
+	}
+	switch sqliteCode(err) {
+	case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+		return &Error{Code: "db_corrupt", Message: fmt.Sprintf("database %s is damaged: %v", path, err),
+			Hint: "stop here; run 'healthpost doctor', then restore the latest backup with 'healthpost restore FILE'", Err: ErrNotDatabase}
+	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
+		return &Error{Code: "db_unwritable", Message: fmt.Sprintf("cannot write database %s: %v", path, err),
+			Hint: "check that the data partition is mounted read-write and owned by the healthpost user", Err: err}
+	case sqlite3.SQLITE_FULL:
+		return &Error{Code: "disk_full", Message: fmt.Sprintf("the disk holding %s is full", path),
+			Hint: "free space on the data partition, then start again; nothing already saved was lost", Err: ErrDiskCritical}
+	case sqlite3.SQLITE_BUSY:
+		return &Error{Code: "db_busy", Message: fmt.Sprintf("database %s is locked by another program", path),
+			Hint: "stop the other healthpost process (systemctl stop healthpost) and try again", Err: err}
+	}
+	return fmt.Errorf("open %s: %w", path, err)
+}
+
+// sqliteCode returns the primary SQLite result code of err, or 0.
+func sqliteCode(err error) int {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() & 0xff
+	}
+	return 0
+}
+
+// Tx is one write transaction. It carries the wall time and clock verdict
+// fixed at begin, and hands out node sequence numbers.
+type Tx struct {
+	*sql.Tx
+	ctx       context.Context
+	now       time.Time
+	suspect   bool
+	seq       int64
+	auditHead auditHead
+	actor     Actor
+	touched   bool // an outbox row was added
+	store     *Store
+}
+
+// Now is the transaction's wall time, in Unix milliseconds.
+func (tx *Tx) Now() int64 { return tx.now.UnixMilli() }
+
+// Suspect reports, as 0 or 1 for the clock_suspect columns, whether the wall
+// clock was untrusted when the transaction began.
+func (tx *Tx) Suspect() int {
+	if tx.suspect {
+		return 1
+	}
+	return 0
+}
+
+// NextSeq returns the next node sequence number.
+func (tx *Tx) NextSeq() int64 {
+	tx.seq++
+	return tx.seq
+}
+
+// write runs fn in one IMMEDIATE transaction on the write connection and
+// commits. The node sequence, the audit chain head and the clock high-water
+// mark are read inside the transaction, so a CLI command writing while
+// `serve` runs (both are processes on one file) continues the same chain.
+// Listeners are woken only after the commit.
+func (s *Store) write(ctx context.Context, fn func(tx *Tx) error) error {
+	if s.writer == nil {
+		return ErrStopping
+	}
+	actor, _ := ActorFrom(ctx)
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+
+	sqlTx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return s.classifyWriteError(fmt.Errorf("begin write: %w", err))
+	}
+	defer sqlTx.Rollback()
+	var seq, highWater, auditSeq sql.NullInt64
+	var auditHash []byte
+	if err := sqlTx.QueryRowContext(ctx, `SELECT
+		(SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'node_seq'),
+		(SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'clock_high_water'),
+		(SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1),
+		(SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1)`).Scan(&seq, &highWater, &auditSeq, &auditHash); err != nil {
+		return s.classifyWriteError(fmt.Errorf("read node state: %w", err))
+	}
+	if auditHash == nil {
+		auditHash = genesis
+	}
+	if hw := time.UnixMilli(highWater.Int64); highWater.Valid && hw.After(s.highWater) {
+		s.highWater = hw
+	}
+	now := s.Now()
+	suspect, reason := s.judgeClock(now)
+	tx := &Tx{Tx: sqlTx, ctx: ctx, now: now, suspect: suspect, seq: seq.Int64, actor: actor, store: s,
+		auditHead: auditHead{seq: auditSeq.Int64, hash: auditHash}}
+	if err := fn(tx); err != nil {
+		return s.classifyWriteError(err)
+	}
+	if tx.seq != seq.Int64 {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('node_seq', ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, fmt.Sprint(tx.seq)); err != nil {
+			return s.classifyWriteError(fmt.Errorf("save node sequence: %w", err))
+		}
+	}
+	if tx.auditHead.seq != auditSeq.Int64 {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('audit_head', ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, fmt.Sprintf("%d:%x", tx.auditHead.seq, tx.auditHead.hash)); err != nil {
+			return s.classifyWriteError(fmt.Errorf("save audit head: %w", err))
+		}
+	}
+	if !suspect && now.UnixMilli() > highWater.Int64 {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('clock_high_water', ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, fmt.Sprint(now.UnixMilli())); err != nil {
+			return s.classifyWriteError(fmt.Errorf("save clock high-water mark: %w", err))
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return s.classifyWriteError(fmt.Errorf("commit: %w", err))
+	}
+	s.noteClock(now, suspect, reason)
+	if tx.touched {
+		s.notifyOutbox()
+	}
+	return nil
+}
+
+// classifyWriteError maps a full disk to ErrDiskCritical with a clear message.
+func (s *Store) classifyWriteError(err error) error {
+	if sqliteCode(err) == sqlite3.SQLITE_FULL {
+		return &Error{Code: "disk_full", Message: "the data disk is full, so this record was not saved",
+			Hint: "free space on the data partition (delete old backups or copies), then save again", Err: ErrDiskCritical}
+	}
+	return err
+}
+
+// OutboxChanged returns a channel that is closed the next time an outbox row
+// commits. Take a new channel after each wake-up.
+func (s *Store) OutboxChanged() <-chan struct{} {
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	return s.outboxCh
+}
+
+func (s *Store) notifyOutbox() {
+	s.notifyMu.Lock()
+	close(s.outboxCh)
+	s.outboxCh = make(chan struct{})
+	s.notifyMu.Unlock()
+}
+
+// loadState judges the clock once against the saved high-water mark, so a
+// wrong clock is logged at start.
+func (s *Store) loadState(ctx context.Context) error {
+	var hw sql.NullInt64
+	if err := s.writer.QueryRowContext(ctx, `SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'clock_high_water'`).Scan(&hw); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read clock high-water mark: %w", err)
+	}
+	s.highWater = time.UnixMilli(hw.Int64)
+	if !hw.Valid {
+		s.highWater = time.Time{}
+	}
+	now := s.Now()
+	suspect, reason := s.judgeClock(now)
+	s.noteClock(now, suspect, reason)
+	return nil
+}
