@@ -2,6 +2,7 @@ package edge_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -85,21 +86,24 @@ func OPDVisit(patientID string) *edge.Encounter {
 	}
 }
 
-func TestStore_Smoke(t *testing.T) {
-	s := MustOpenStore(t)
-	p := MustCreatePatient(t, s, "Sunita Devi")
-	e := OPDVisit(p.ID)
-	if err := s.CreateEncounter(Clerk(), e); err != nil {
-		t.Fatal(err)
+// MustRawDB opens the store's file with a plain SQLite connection, for tests
+// that look under the store or damage it on purpose.
+func MustRawDB(tb testing.TB, path string) *sql.DB {
+	tb.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		tb.Fatal(err)
 	}
-	d := MustCreateDevice(t, s, "BP monitor 1")
-	r := &edge.Reading{DeviceID: d.ID, MessageID: "m1", PatientID: p.ID, LOINC: "8480-6", Value: 120, Unit: "mm[Hg]", EffectiveAt: time.Now(), Raw: []byte("x")}
-	if err := s.SaveReading(context.Background(), r); err != nil {
-		t.Fatal(err)
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// MustCount returns the result of a count query.
+func MustCount(tb testing.TB, db *sql.DB, query string, args ...any) int {
+	tb.Helper()
+	var n int
+	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
+		tb.Fatalf("%s: %v", query, err)
 	}
-	rep, err := s.VerifyAudit(context.Background())
-	if err != nil || !rep.OK() {
-		t.Fatal(rep, err)
-	}
-	t.Log(rep.Entries)
+	return n
 }

@@ -67,10 +67,40 @@ func (s *Store) DatabaseVersion(ctx context.Context) (int, error) {
 	return v, err
 }
 
-// migrate brings the schema up to date, one transaction per file, recording
-// the version in PRAGMA user_version inside the same transaction. A schema
-// newer than this binary knows stops here, before anything is written.
-func (s *Store) migrate(ctx context.Context) error {
+// checkIdentity reads, without writing, whether the file is an empty new
+// database or ours at a version this binary knows, and returns that version.
+func (s *Store) checkIdentity(ctx context.Context) (int, error) {
+	var appID, version, tables int
+	if err := s.writer.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&appID); err != nil {
+		return 0, fmt.Errorf("read application_id: %w", err)
+	}
+	if err := s.writer.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return 0, fmt.Errorf("read user_version: %w", err)
+	}
+	if err := s.writer.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&tables); err != nil {
+		return 0, fmt.Errorf("read schema: %w", err)
+	}
+	switch {
+	case appID == 0 && tables == 0:
+		return 0, nil // a new, empty database
+	case appID != applicationID:
+		return 0, &Error{Code: "db_foreign",
+			Message: fmt.Sprintf("%s is an SQLite database of some other program, not healthpost", s.Path),
+			Hint:    "point --data-dir at healthpost's own data directory, or move this file aside",
+			Err:     ErrForeignDatabase}
+	case version > SchemaVersion():
+		return 0, &Error{Code: "db_too_new",
+			Message: fmt.Sprintf("%s has schema version %d but this healthpost knows only up to %d", s.Path, version, SchemaVersion()),
+			Hint:    "install the newer healthpost again (downgrading would damage the records), or restore a backup made by this version",
+			Err:     ErrSchemaTooNew}
+	}
+	return version, nil
+}
+
+// migrate brings the schema from version up to date, one transaction per
+// file, recording the version in PRAGMA user_version inside the same
+// transaction, so a crash mid-way leaves the last complete version.
+func (s *Store) migrate(ctx context.Context, version int) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
@@ -79,33 +109,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if s.MaxSchemaVersion > 0 && s.MaxSchemaVersion < target {
 		target = s.MaxSchemaVersion
 	}
-
-	var appID, version, tables int
-	if err := s.writer.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&appID); err != nil {
-		return fmt.Errorf("read application_id: %w", err)
-	}
-	if err := s.writer.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
-		return fmt.Errorf("read user_version: %w", err)
-	}
-	if err := s.writer.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&tables); err != nil {
-		return fmt.Errorf("read schema: %w", err)
-	}
-	switch {
-	case appID == 0 && tables == 0:
-		// A new, empty database.
-	case appID != applicationID:
-		return &Error{Code: "db_foreign",
-			Message: fmt.Sprintf("%s is an SQLite database of some other program, not healthpost", s.Path),
-			Hint:    "point --data-dir at healthpost's own data directory, or move this file aside",
-			Err:     ErrForeignDatabase}
-	case version > len(ms):
-		return &Error{Code: "db_too_new",
-			Message: fmt.Sprintf("%s has schema version %d but this healthpost knows only up to %d", s.Path, version, len(ms)),
-			Hint:    "install the newer healthpost again (downgrading would damage the records), or restore a backup made by this version",
-			Err:     ErrSchemaTooNew}
-	}
-
-	for _, m := range ms[version:target] {
+	for _, m := range ms[min(version, target):target] {
 		if err := s.applyMigration(ctx, m); err != nil {
 			return fmt.Errorf("migrate to version %d (%s): %w", m.version, m.name, err)
 		}

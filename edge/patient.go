@@ -170,6 +170,26 @@ func (s *Store) CreatePatient(ctx context.Context, p *Patient) error {
 }
 
 func createPatient(ctx context.Context, tx *Tx, p *Patient) error {
+	fe := FieldErrors{}
+	for field, q := range map[string]string{
+		"abha_number":  `SELECT count(*) FROM patients WHERE abha_number = ?`,
+		"abha_address": `SELECT count(*) FROM patients WHERE abha_address = ?`,
+	} {
+		v := map[string]string{"abha_number": p.ABHANumber, "abha_address": p.ABHAAddress}[field]
+		if v == "" {
+			continue
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, q, v).Scan(&n); err != nil {
+			return fmt.Errorf("check %s: %w", field, err)
+		}
+		if n > 0 {
+			fe[field] = "error." + field + "_taken"
+		}
+	}
+	if len(fe) > 0 {
+		return fe
+	}
 	var n int64
 	if err := tx.QueryRowContext(ctx, `INSERT INTO meta (key, value) VALUES ('last_local_id', '1')
 		ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING CAST(value AS INTEGER)`).Scan(&n); err != nil {
@@ -196,9 +216,6 @@ func createPatient(ctx context.Context, tx *Tx, p *Patient) error {
 		p.ID, p.LocalID, nullString(p.ABHANumber), nullString(p.ABHAAddress), p.Name, p.Gender, nullString(p.BirthDate),
 		statedAge, statedAt, nullString(p.Phone), p.Address, p.Village, p.ConsentLink, consentAt, nullString(p.ConsentBy),
 		tx.Now(), tx.Now(), tx.NextSeq(), tx.Suspect()); err != nil {
-		if sqliteCode(err) == 19 {
-			return FieldErrors{"abha_number": "error.abha_taken"}
-		}
 		return fmt.Errorf("create patient: %w", err)
 	}
 	return tx.audit(ActionPatientCreate, "patient", p.ID, p.ID, "")
@@ -241,4 +258,17 @@ func (s *Store) Patient(ctx context.Context, id string) (Patient, error) {
 		return Patient{}, err
 	}
 	return p, nil
+}
+
+// reconcileCounters makes sure the local patient number counter is past every
+// local ID in the table (a database restored or imported from elsewhere).
+// It scans only when the counter is missing.
+func (s *Store) reconcileCounters(ctx context.Context) error {
+	var have int
+	if err := s.writer.QueryRowContext(ctx, `SELECT count(*) FROM meta WHERE key = 'last_local_id'`).Scan(&have); err != nil || have == 1 {
+		return err
+	}
+	_, err := s.writer.ExecContext(ctx, `INSERT INTO meta (key, value)
+		SELECT 'last_local_id', coalesce(max(CAST(substr(local_id, 3) AS INTEGER)), 0) FROM patients`)
+	return err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -102,6 +103,19 @@ type ingestQueue struct {
 	mu      sync.RWMutex
 	stopped bool
 	done    chan struct{}
+
+	batches, readings atomic.Int64
+}
+
+// IngestStats counts group commits: how many batches committed how many readings.
+type IngestStats struct {
+	Batches  int64 `json:"batches"`
+	Readings int64 `json:"readings"`
+}
+
+// IngestStats reports the group-commit writer's counters since Open.
+func (s *Store) IngestStats() IngestStats {
+	return IngestStats{Batches: s.ingest.batches.Load(), Readings: s.ingest.readings.Load()}
 }
 
 type ingestReq struct {
@@ -242,6 +256,10 @@ func (q *ingestQueue) commit(batch []*ingestReq) {
 				req.err = errs[i]
 			}
 		}
+	}
+	if err == nil {
+		q.batches.Add(1)
+		q.readings.Add(int64(len(batch)))
 	}
 	for i, req := range batch {
 		switch {

@@ -132,7 +132,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
-			s.closeDBs()
+			s.closeDBs(false)
 		}
 	}()
 
@@ -143,11 +143,20 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	s.writer.SetMaxIdleConns(1)
 	s.writer.SetConnMaxLifetime(0)
 	s.writer.SetConnMaxIdleTime(0)
+	// Identify the file before anything can write to it: a foreign or newer
+	// database must be left exactly as it was.
+	version, err := s.checkIdentity(ctx)
+	if err != nil {
+		return explainOpenError(s.Path, err)
+	}
 	if err := s.checkPragmas(ctx); err != nil {
 		return explainOpenError(s.Path, err)
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, version); err != nil {
 		return explainOpenError(s.Path, err)
+	}
+	if s.MaxSchemaVersion > 0 && s.MaxSchemaVersion < SchemaVersion() {
+		return nil // a database of an earlier version, built for tests; no writer runs on it
 	}
 	if s.readers, err = sql.Open("sqlite", dsn(s.Path, false)); err != nil {
 		return fmt.Errorf("open read pool: %w", err)
@@ -159,6 +168,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	}
 	if err := s.prepare(ctx); err != nil {
 		return err
+	}
+	if err := s.reconcileCounters(ctx); err != nil {
+		return explainOpenError(s.Path, err)
 	}
 	if _, err := s.CheckStorage(ctx); err != nil {
 		return err
@@ -191,17 +203,21 @@ func (s *Store) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("close store: %w", ctx.Err())
 	}
-	return s.closeDBs()
+	return s.closeDBs(true)
 }
 
-func (s *Store) closeDBs() error {
+// closeDBs closes the connections; checkpoint folds the WAL into the file
+// first, which a refused (foreign, newer) database must never get.
+func (s *Store) closeDBs(checkpoint bool) error {
 	var errs []error
 	if s.readers != nil {
 		errs = append(errs, s.readers.Close())
 	}
 	if s.writer != nil {
 		// A last checkpoint keeps the -wal file small for backups and copies.
-		_, _ = s.writer.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		if checkpoint {
+			_, _ = s.writer.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		}
 		errs = append(errs, s.writer.Close())
 	}
 	return errors.Join(errs...)
@@ -214,7 +230,6 @@ func dsn(path string, writer bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+fmt.Sprint(DefaultBusyTimeout.Milliseconds())+")")
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	if writer {
 		q.Set("_txlock", "immediate")
@@ -224,9 +239,11 @@ func dsn(path string, writer bool) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
+// checkPragmas turns on WAL (it persists in the file) and checks that it and
+// the foreign keys took.
 func (s *Store) checkPragmas(ctx context.Context) error {
 	var mode string
-	if err := s.writer.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+	if err := s.writer.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
 		return fmt.Errorf("read journal_mode: %w", err)
 	}
 	if mode != "wal" {

@@ -1,0 +1,332 @@
+package edge_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/healthpost/healthpost/edge"
+)
+
+func bp(deviceID, patientID, msgID string, v float64) *edge.Reading {
+	return &edge.Reading{DeviceID: deviceID, PatientID: patientID, MessageID: msgID, LOINC: "8480-6", Value: v,
+		ValueText: fmt.Sprint(v), Unit: "mm[Hg]", EffectiveAt: time.Now(), Raw: []byte("OBX|1|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC||" + fmt.Sprint(v)), Codec: "hl7"}
+}
+
+func TestSaveReading_AcknowledgedOnlyAfterCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), edge.DBFileName)
+	s := MustOpenStoreAt(t, path)
+	p := MustCreatePatient(t, s, "Sunita Devi")
+	d := MustCreateDevice(t, s, "BP monitor 1")
+	// A separate connection sees only what has committed.
+	raw := MustRawDB(t, path)
+
+	const producers, each = 32, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, producers*each)
+	for g := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				msg := fmt.Sprintf("g%d-%d", g, i)
+				if err := s.SaveReading(context.Background(), bp(d.ID, p.ID, msg, 120)); err != nil {
+					errs <- err
+					return
+				}
+				// Ensure the reading is visible to another connection the moment SaveReading returns.
+				var n int
+				if err := raw.QueryRow(`SELECT count(*) FROM readings r JOIN observations o ON o.id = r.observation_id
+					WHERE r.device_id = ? AND r.message_id = ?`, d.ID, msg).Scan(&n); err != nil || n != 1 {
+					errs <- fmt.Errorf("reading %s acknowledged but %d committed (%v)", msg, n, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	st := s.IngestStats()
+	if g, w := st.Readings, int64(producers*each); g != w {
+		t.Fatalf("Readings=%d, want %d", g, w)
+	}
+	// Ensure readings were actually grouped: far fewer commits than readings.
+	if st.Batches*4 > st.Readings {
+		t.Fatalf("%d batches for %d readings: group commit is not grouping", st.Batches, st.Readings)
+	}
+	if g, w := MustCount(t, raw, `SELECT count(*) FROM outbox WHERE document = 'WellnessRecord' AND lane = 2`), producers*each; g != w {
+		t.Fatalf("outbox rows=%d, want %d", g, w)
+	}
+	if rep, err := s.VerifyAudit(context.Background()); err != nil || !rep.OK() {
+		t.Fatalf("VerifyAudit=%+v %v", rep, err)
+	}
+}
+
+func TestSaveReading_Outcomes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), edge.DBFileName)
+	s := MustOpenStoreAt(t, path)
+	raw := MustRawDB(t, path)
+	p := MustCreatePatient(t, s, "Sunita Devi")
+	d := MustCreateDevice(t, s, "BP monitor 1")
+	ctx := context.Background()
+
+	t.Run("ReplayStoredOnce", func(t *testing.T) {
+		// Ensure a device resending the same message after a lost ACK is stored once and told it is durable.
+		if err := s.SaveReading(ctx, bp(d.ID, p.ID, "replay-1", 130)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveReading(ctx, bp(d.ID, p.ID, "replay-1", 130)); !errors.Is(err, edge.ErrDuplicateReading) {
+			t.Fatalf("err=%v, want ErrDuplicateReading", err)
+		}
+		if g := MustCount(t, raw, `SELECT count(*) FROM readings WHERE message_id = 'replay-1'`); g != 1 {
+			t.Fatalf("readings=%d, want 1", g)
+		}
+		if g := MustCount(t, raw, `SELECT count(*) FROM observations WHERE device_id = ?`, d.ID); g != 1 {
+			t.Fatalf("observations=%d, want 1", g)
+		}
+	})
+
+	t.Run("UnassignedWaitsInInbox", func(t *testing.T) {
+		// Ensure a reading without a patient becomes no observation and no outbox row.
+		before := MustCount(t, raw, `SELECT count(*) FROM outbox`)
+		r := bp(d.ID, "", "unbound-1", 118)
+		if err := s.SaveReading(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if r.ObservationID != "" {
+			t.Fatalf("ObservationID=%q, want none", r.ObservationID)
+		}
+		inbox, err := s.UnassignedReadings(ctx, 10)
+		if err != nil || len(inbox) != 1 || inbox[0].MessageID != "unbound-1" {
+			t.Fatalf("inbox=%+v %v", inbox, err)
+		}
+		if g := MustCount(t, raw, `SELECT count(*) FROM outbox`); g != before {
+			t.Fatalf("outbox grew to %d for an unassigned reading", g)
+		}
+	})
+
+	t.Run("RejectedIsKeptNotObserved", func(t *testing.T) {
+		r := bp(d.ID, p.ID, "bad-1", 400)
+		r.Rejected = "systolic 400 mm[Hg] is impossible"
+		if err := s.SaveReading(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if g := MustCount(t, raw, `SELECT count(*) FROM readings WHERE message_id = 'bad-1' AND state = 'rejected' AND observation_id IS NULL`); g != 1 {
+			t.Fatalf("rejected readings=%d, want 1", g)
+		}
+	})
+
+	t.Run("BadReadingFailsAlone", func(t *testing.T) {
+		// Ensure one reading for an unknown device fails without taking its batch-mates with it.
+		var wg sync.WaitGroup
+		errs := make([]error, 20)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				dev := d.ID
+				if i == 7 {
+					dev = "no-such-device"
+				}
+				errs[i] = s.SaveReading(ctx, bp(dev, p.ID, fmt.Sprintf("mix-%d", i), 121))
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if (i == 7) != (err != nil) {
+				t.Fatalf("reading %d: err=%v", i, err)
+			}
+		}
+		if g := MustCount(t, raw, `SELECT count(*) FROM readings WHERE message_id LIKE 'mix-%'`); g != 19 {
+			t.Fatalf("stored=%d, want 19", g)
+		}
+	})
+
+	t.Run("Invalid", func(t *testing.T) {
+		r := bp(d.ID, p.ID, "x", 1)
+		r.LOINC = "not-a-code"
+		if err := s.SaveReading(ctx, r); err == nil {
+			t.Fatal("a reading without a LOINC code was accepted")
+		}
+	})
+}
+
+func TestStore_CloseDrainsReadings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), edge.DBFileName)
+	s := NewTestStore(path)
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p := MustCreatePatient(t, s, "Sunita Devi")
+	d := MustCreateDevice(t, s, "BP monitor 1")
+
+	var mu sync.Mutex
+	var acked []string
+	var wg sync.WaitGroup
+	started := make(chan struct{})
+	var once sync.Once
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				msg := fmt.Sprintf("g%d-%d", g, i)
+				err := s.SaveReading(context.Background(), bp(d.ID, p.ID, msg, 120))
+				if errors.Is(err, edge.ErrStopping) {
+					return
+				}
+				if err != nil {
+					t.Errorf("SaveReading: %v", err)
+					return
+				}
+				mu.Lock()
+				acked = append(acked, msg)
+				if len(acked) == 500 {
+					once.Do(func() { close(started) })
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	<-started
+	// Ensure Close, called while producers are mid-flight, commits everything handed in.
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	raw := MustRawDB(t, path)
+	for _, msg := range acked {
+		if MustCount(t, raw, `SELECT count(*) FROM readings WHERE message_id = ?`, msg) != 1 {
+			t.Fatalf("acknowledged reading %s missing after Close", msg)
+		}
+	}
+}
+
+// The kill -9 test runs this test binary again as a child that ingests at
+// full rate and prints each message ID after SaveReading returned.
+const childEnv = "HPTEST_INGEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(childEnv); path != "" {
+		ingestChild(path)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func ingestChild(path string) {
+	s := NewTestStore(path)
+	if err := s.Open(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ids := strings.Split(os.Getenv("HPTEST_IDS"), ",")
+	patientID, deviceID, prefix := ids[0], ids[1], ids[2]
+	out := make(chan string, 1024)
+	for g := range 16 {
+		go func() {
+			for i := 0; ; i++ {
+				msg := fmt.Sprintf("%s-%d-%d", prefix, g, i)
+				if err := s.SaveReading(context.Background(), bp(deviceID, patientID, msg, 120)); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(1)
+				}
+				out <- msg
+			}
+		}()
+	}
+	w := bufio.NewWriter(os.Stdout)
+	for msg := range out {
+		// Written only after commit; flushed at once so the parent never sees
+		// an ID that was not acknowledged.
+		w.WriteString("ack " + msg + "\n")
+		w.Flush()
+	}
+}
+
+func TestSaveReading_KillNineLosesNothingAcknowledged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), edge.DBFileName)
+	s := MustOpenStoreAt(t, path)
+	p := MustCreatePatient(t, s, "Sunita Devi")
+	d := MustCreateDevice(t, s, "BP monitor 1")
+	s.Close(context.Background())
+
+	var acked []string
+	for round, killAfter := range []int{300, 1500, 4000} {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"="+path, fmt.Sprintf("HPTEST_IDS=%s,%s,r%d", p.ID, d.ID, round))
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(stdout)
+		n := 0
+		for sc.Scan() {
+			line := sc.Text()
+			if msg, ok := strings.CutPrefix(line, "ack "); ok {
+				acked = append(acked, msg)
+				n++
+			}
+			if n == killAfter {
+				// A real kill -9, mid-batch: the child gets no chance to flush or close.
+				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+		// Lines already written before the kill were acknowledged too.
+		for sc.Scan() {
+			if msg, ok := strings.CutPrefix(sc.Text(), "ack "); ok {
+				acked = append(acked, msg)
+			}
+		}
+		cmd.Wait()
+		if n < killAfter {
+			t.Fatalf("round %d: child stopped after %d acks", round, n)
+		}
+	}
+
+	// Ensure every acknowledged reading is stored exactly once, and the database is sound.
+	s2 := MustOpenStoreAt(t, path)
+	if err := s2.IntegrityCheck(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	raw := MustRawDB(t, path)
+	stored := map[string]int{}
+	rows, err := raw.Query(`SELECT message_id FROM readings`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var m string
+		rows.Scan(&m)
+		stored[m]++
+	}
+	rows.Close()
+	for _, msg := range acked {
+		if stored[msg] != 1 {
+			t.Fatalf("acknowledged reading %s stored %d times", msg, stored[msg])
+		}
+	}
+	if rep, err := s2.VerifyAudit(context.Background()); err != nil || !rep.OK() {
+		t.Fatalf("audit after kill -9: %+v %v", rep, err)
+	}
+	t.Logf("%d acknowledged readings over 3 kills, %d stored", len(acked), len(stored))
+}
