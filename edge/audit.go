@@ -92,7 +92,7 @@ func (tx *Tx) audit(action, entity, entityID, patientID, detail string) error {
 		Actor: tx.actor.String(), Action: action, Entity: entity, EntityID: entityID, PatientID: patientID, Detail: detail,
 	}
 	sum := e.hash(tx.auditHead.hash)
-	if _, err := tx.ExecContext(tx.ctx, `INSERT INTO audit_log
+	if _, err := tx.exec(`INSERT INTO audit_log
 		(seq, at, node_seq, clock_suspect, actor, action, entity, entity_id, patient_id, detail, prev_hash, hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, e.At.UnixMilli(), e.NodeSeq, tx.Suspect(), e.Actor, e.Action, e.Entity, e.EntityID,

@@ -179,7 +179,7 @@ func createEncounter(ctx context.Context, tx *Tx, e *Encounter) error {
 	if !e.EndedAt.IsZero() {
 		ended = e.EndedAt.UnixMilli()
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO encounters (id, patient_id, type, practitioner_id, started_at, ended_at,
+	if _, err := tx.exec(`INSERT INTO encounters (id, patient_id, type, practitioner_id, started_at, ended_at,
 		complaint, notes, status, version, created_at, updated_at, node_seq, clock_suspect)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
 		e.ID, e.PatientID, e.Type, nullString(e.PractitionerID), e.StartedAt.UnixMilli(), ended, e.Complaint, e.Notes,
@@ -198,7 +198,7 @@ func createEncounter(ctx context.Context, tx *Tx, e *Encounter) error {
 		if o.EffectiveAt.IsZero() {
 			o.EffectiveAt = e.StartedAt
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO observations (id, patient_id, encounter_id, loinc, value, value_text,
+		if _, err := tx.exec(`INSERT INTO observations (id, patient_id, encounter_id, loinc, value, value_text,
 			unit, effective_at, source, device_id, created_at, node_seq, clock_suspect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			o.ID, e.PatientID, e.ID, o.LOINC, o.Value, o.ValueText, o.Unit, o.EffectiveAt.UnixMilli(), o.Source,
 			nullString(o.DeviceID), tx.Now(), tx.NextSeq(), tx.Suspect()); err != nil {
@@ -211,7 +211,7 @@ func createEncounter(ctx context.Context, tx *Tx, e *Encounter) error {
 		if d.System == "" {
 			d.System = ICD10System
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO diagnoses (id, encounter_id, system, code, display, created_at, node_seq)
+		if _, err := tx.exec(`INSERT INTO diagnoses (id, encounter_id, system, code, display, created_at, node_seq)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, d.ID, e.ID, d.System, d.Code, d.Display, tx.Now(), tx.NextSeq()); err != nil {
 			return fmt.Errorf("save diagnosis %d: %w", i, err)
 		}
@@ -223,7 +223,7 @@ func createEncounter(ctx context.Context, tx *Tx, e *Encounter) error {
 		if p.DurationDays > 0 {
 			days = p.DurationDays
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO prescriptions (id, encounter_id, drug, strength, dose, frequency,
+		if _, err := tx.exec(`INSERT INTO prescriptions (id, encounter_id, drug, strength, dose, frequency,
 			duration_days, instructions, created_at, node_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ID, e.ID, p.Drug, p.Strength, p.Dose, p.Frequency, days, p.Instructions, tx.Now(), tx.NextSeq()); err != nil {
 			return fmt.Errorf("save prescription %d: %w", i, err)
@@ -271,7 +271,7 @@ func (s *Store) FinalizeEncounter(ctx context.Context, id string) error {
 		if e.Status != EncounterDraft {
 			return fmt.Errorf("encounter %s is %s; only a draft can be finalized", id, e.Status)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE encounters SET status = 'final', ended_at = coalesce(ended_at, ?),
+		if _, err := tx.exec(`UPDATE encounters SET status = 'final', ended_at = coalesce(ended_at, ?),
 			updated_at = ? WHERE id = ?`, tx.Now(), tx.Now(), id); err != nil {
 			return fmt.Errorf("finalize encounter: %w", err)
 		}

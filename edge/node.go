@@ -96,7 +96,7 @@ func (n *Node) Close(ctx context.Context) error {
 // the node ID on first start when the config names none.
 func (s *Store) SetFacility(ctx context.Context, f FacilityConfig) error {
 	return s.write(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO facility (id, name, hfr_id, district, state, updated_at)
+		if _, err := tx.exec(`INSERT INTO facility (id, name, hfr_id, district, state, updated_at)
 			VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name, hfr_id = excluded.hfr_id,
 			district = excluded.district, state = excluded.state, updated_at = excluded.updated_at
 			WHERE (name, hfr_id, district, state) IS NOT (excluded.name, excluded.hfr_id, excluded.district, excluded.state)`,
@@ -106,12 +106,12 @@ func (s *Store) SetFacility(ctx context.Context, f FacilityConfig) error {
 		id := f.NodeID
 		if id == "" {
 			id = "node-" + strings.ReplaceAll(NewID(), "-", "")[20:]
-			if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('node_id', ?) ON CONFLICT DO NOTHING`, id); err != nil {
+			if _, err := tx.exec(`INSERT INTO meta (key, value) VALUES ('node_id', ?) ON CONFLICT DO NOTHING`, id); err != nil {
 				return err
 			}
 			return nil
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('node_id', ?)
+		_, err := tx.exec(`INSERT INTO meta (key, value) VALUES ('node_id', ?)
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, id)
 		return err
 	})

@@ -64,7 +64,7 @@ type OutboxItem struct {
 // every node restart.
 func (tx *Tx) appendOutbox(document string, lane int, patientID, entity, entityID string, version int) error {
 	key := fmt.Sprintf("%s/%s/%s/v%d", document, entity, entityID, version)
-	if _, err := tx.ExecContext(tx.ctx, `INSERT INTO outbox
+	if _, err := tx.exec(`INSERT INTO outbox
 		(key, document, lane, patient_id, entity, entity_id, entity_version, next_attempt_at, created_at, node_seq, clock_suspect)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		key, document, lane, nullString(patientID), entity, entityID, version, tx.Now(), tx.Now(), tx.NextSeq(), tx.Suspect()); err != nil {
@@ -143,7 +143,7 @@ type Receipt struct {
 // that reports ErrNotFound for a row that does not exist.
 func (s *Store) MarkDelivered(ctx context.Context, id int64, r Receipt) error {
 	return s.write(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE outbox SET state = 'delivered', upstream = ?, remote_id = ?,
+		res, err := tx.exec(`UPDATE outbox SET state = 'delivered', upstream = ?, remote_id = ?,
 			remote_version = ?, delivered_at = ?, last_error = '' WHERE id = ? AND state IN ('pending', 'exported')`,
 			r.Upstream, r.RemoteID, r.RemoteVersion, r.At.UnixMilli(), id)
 		if err != nil {
@@ -159,7 +159,7 @@ func (s *Store) MarkDelivered(ctx context.Context, id int64, r Receipt) error {
 // MarkFailed records a failed attempt that may be retried at next.
 func (s *Store) MarkFailed(ctx context.Context, id int64, reason string, next time.Time) error {
 	return s.write(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?
+		res, err := tx.exec(`UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?
 			WHERE id = ? AND state = 'pending'`, reason, next.UnixMilli(), id)
 		if err != nil {
 			return fmt.Errorf("mark outbox %d failed: %w", id, err)
@@ -175,7 +175,7 @@ func (s *Store) MarkFailed(ctx context.Context, id int64, reason string, next ti
 // good; reason is what the server said. A person must retry or discard it.
 func (s *Store) Quarantine(ctx context.Context, id int64, reason string) error {
 	return s.write(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE outbox SET state = 'quarantined', attempts = attempts + 1, last_error = ?
+		res, err := tx.exec(`UPDATE outbox SET state = 'quarantined', attempts = attempts + 1, last_error = ?
 			WHERE id = ? AND state IN ('pending', 'exported')`, reason, id)
 		if err != nil {
 			return fmt.Errorf("quarantine outbox %d: %w", id, err)
@@ -192,7 +192,7 @@ func (s *Store) Quarantine(ctx context.Context, id int64, reason string) error {
 
 func outboxStateError(ctx context.Context, tx *Tx, id int64) error {
 	var state string
-	err := tx.QueryRowContext(ctx, `SELECT state FROM outbox WHERE id = ?`, id).Scan(&state)
+	err := tx.queryRow(`SELECT state FROM outbox WHERE id = ?`, id).Scan(&state)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("outbox %d: %w", id, ErrNotFound)
 	}

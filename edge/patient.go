@@ -180,7 +180,7 @@ func createPatient(ctx context.Context, tx *Tx, p *Patient) error {
 			continue
 		}
 		var n int
-		if err := tx.QueryRowContext(ctx, q, v).Scan(&n); err != nil {
+		if err := tx.queryRow(q, v).Scan(&n); err != nil {
 			return fmt.Errorf("check %s: %w", field, err)
 		}
 		if n > 0 {
@@ -191,7 +191,7 @@ func createPatient(ctx context.Context, tx *Tx, p *Patient) error {
 		return fe
 	}
 	var n int64
-	if err := tx.QueryRowContext(ctx, `INSERT INTO meta (key, value) VALUES ('last_local_id', '1')
+	if err := tx.queryRow(`INSERT INTO meta (key, value) VALUES ('last_local_id', '1')
 		ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING CAST(value AS INTEGER)`).Scan(&n); err != nil {
 		return fmt.Errorf("number patient: %w", err)
 	}
@@ -210,7 +210,7 @@ func createPatient(ctx context.Context, tx *Tx, p *Patient) error {
 	if p.ConsentLink {
 		consentAt = p.ConsentAt.UnixMilli()
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO patients (id, local_id, abha_number, abha_address, name, gender,
+	if _, err := tx.exec(`INSERT INTO patients (id, local_id, abha_number, abha_address, name, gender,
 		birth_date, stated_age, stated_age_at, phone, address, village, consent_link, consent_at, consent_by,
 		created_at, updated_at, node_seq, clock_suspect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.LocalID, nullString(p.ABHANumber), nullString(p.ABHAAddress), p.Name, p.Gender, nullString(p.BirthDate),

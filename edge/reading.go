@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -34,7 +33,7 @@ func (s *Store) CreateDevice(ctx context.Context, d *Device) error {
 		d.Settings = "{}"
 	}
 	return s.write(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, name, kind, transport, settings, enabled, created_at, updated_at)
+		if _, err := tx.exec(`INSERT INTO devices (id, name, kind, transport, settings, enabled, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, 1, ?, ?)`, d.ID, d.Name, d.Kind, d.Transport, d.Settings, tx.Now(), tx.Now()); err != nil {
 			if sqliteCode(err) == 19 {
 				return FieldErrors{"name": "error.device_name_taken"}
@@ -276,11 +275,11 @@ func (q *ingestQueue) commit(batch []*ingestReq) {
 // for a reading bound to a patient its observation, outbox row and audit entry.
 // It reports whether the device message was already stored.
 func insertReading(ctx context.Context, tx *Tx, r *Reading) (duplicate bool, err error) {
-	s := tx.store
 	var rawID any
-	if len(r.Raw) > 0 && s.keepRawFrames() {
+	if len(r.Raw) > 0 && tx.store.keepRawFrames() {
 		var id int64
-		if err := tx.StmtContext(ctx, s.stmts.insertRaw).QueryRowContext(ctx, r.DeviceID, tx.Now(), r.Codec, r.Raw).Scan(&id); err != nil {
+		if err := tx.queryRow(`INSERT INTO device_messages (device_id, received_at, codec, raw) VALUES (?, ?, ?, ?) RETURNING id`,
+			r.DeviceID, tx.Now(), r.Codec, r.Raw).Scan(&id); err != nil {
 			return false, fmt.Errorf("save raw frame: %w", err)
 		}
 		rawID = id
@@ -299,7 +298,10 @@ func insertReading(ctx context.Context, tx *Tx, r *Reading) (duplicate bool, err
 		r.ObservationID = NewID()
 		obsID = r.ObservationID
 	}
-	res, err := tx.StmtContext(ctx, s.stmts.insertReading).ExecContext(ctx, r.ID, r.DeviceID, nullString(r.MessageID),
+	res, err := tx.exec(`INSERT INTO readings (id, device_id, message_id, patient_id, observation_id, loinc, value,
+		value_text, unit, effective_at, state, reject_reason, raw_message_id, received_at, node_seq, clock_suspect)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (device_id, message_id) WHERE message_id IS NOT NULL DO NOTHING`, r.ID, r.DeviceID, nullString(r.MessageID),
 		nullString(r.PatientID), obsID, r.LOINC, r.Value, r.ValueText, r.Unit, r.EffectiveAt.UnixMilli(), state, r.Rejected,
 		rawID, tx.Now(), tx.NextSeq(), tx.Suspect())
 	if err != nil {
@@ -314,7 +316,8 @@ func insertReading(ctx context.Context, tx *Tx, r *Reading) (duplicate bool, err
 	}
 	// readings.observation_id is a deferred foreign key: the observation
 	// written next satisfies it by commit.
-	if _, err := tx.StmtContext(ctx, s.stmts.insertObservation).ExecContext(ctx, r.ObservationID, r.PatientID, r.LOINC,
+	if _, err := tx.exec(`INSERT INTO observations (id, patient_id, encounter_id, loinc, value, value_text, unit,
+		effective_at, source, device_id, created_at, node_seq, clock_suspect) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, 'device', ?, ?, ?, ?)`, r.ObservationID, r.PatientID, r.LOINC,
 		r.Value, r.ValueText, r.Unit, r.EffectiveAt.UnixMilli(), r.DeviceID, tx.Now(), tx.NextSeq(), tx.Suspect()); err != nil {
 		return false, fmt.Errorf("save observation: %w", err)
 	}
@@ -326,34 +329,6 @@ func insertReading(ctx context.Context, tx *Tx, r *Reading) (duplicate bool, err
 	err = tx.audit(ActionReadingStore, "observation", r.ObservationID, r.PatientID, "")
 	tx.actor = actor
 	return false, err
-}
-
-// statements are prepared once on the write connection for the hot path.
-type statements struct {
-	insertRaw, insertReading, insertObservation *sql.Stmt
-}
-
-func (s *Store) prepare(ctx context.Context) error {
-	var err error
-	prep := func(q string) *sql.Stmt {
-		if err != nil {
-			return nil
-		}
-		var st *sql.Stmt
-		st, err = s.writer.PrepareContext(ctx, q)
-		return st
-	}
-	s.stmts.insertRaw = prep(`INSERT INTO device_messages (device_id, received_at, codec, raw) VALUES (?, ?, ?, ?) RETURNING id`)
-	s.stmts.insertReading = prep(`INSERT INTO readings (id, device_id, message_id, patient_id, observation_id, loinc, value,
-		value_text, unit, effective_at, state, reject_reason, raw_message_id, received_at, node_seq, clock_suspect)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (device_id, message_id) WHERE message_id IS NOT NULL DO NOTHING`)
-	s.stmts.insertObservation = prep(`INSERT INTO observations (id, patient_id, encounter_id, loinc, value, value_text, unit,
-		effective_at, source, device_id, created_at, node_seq, clock_suspect) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, 'device', ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("prepare statements: %w", err)
-	}
-	return nil
 }
 
 // UnassignedReadings lists readings waiting for a person to assign or discard.

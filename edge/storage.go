@@ -153,14 +153,14 @@ func (s *Store) keepRawFrames() bool { return s.Storage().Level == StorageOK }
 func (s *Store) recordSample(ctx context.Context, st StorageStatus) error {
 	return s.write(ctx, func(tx *Tx) error {
 		var last int64
-		_ = tx.QueryRowContext(ctx, `SELECT coalesce(max(at), 0) FROM storage_samples`).Scan(&last)
+		_ = tx.queryRow(`SELECT coalesce(max(at), 0) FROM storage_samples`).Scan(&last)
 		if tx.suspect || tx.Now()-last < sampleInterval.Milliseconds() {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO storage_samples (at, bytes) VALUES (?, ?)`, tx.Now(), st.DBBytes); err != nil {
+		if _, err := tx.exec(`INSERT INTO storage_samples (at, bytes) VALUES (?, ?)`, tx.Now(), st.DBBytes); err != nil {
 			return fmt.Errorf("record storage sample: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM storage_samples WHERE at < ?`, tx.Now()-(30*24*time.Hour).Milliseconds())
+		_, err := tx.exec(`DELETE FROM storage_samples WHERE at < ?`, tx.Now()-(30*24*time.Hour).Milliseconds())
 		return err
 	})
 }
@@ -191,14 +191,14 @@ func (s *Store) prune(ctx context.Context, level string) error {
 		cutoff = s.Now().UnixMilli() + 1
 	}
 	return s.write(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM device_messages WHERE received_at < ?`, cutoff)
+		res, err := tx.exec(`DELETE FROM device_messages WHERE received_at < ?`, cutoff)
 		if err != nil {
 			return fmt.Errorf("prune raw frames: %w", err)
 		}
 		frames, _ := res.RowsAffected()
 		var delivered int64
 		if level == StorageLow {
-			res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE state IN ('delivered', 'discarded')`)
+			res, err := tx.exec(`DELETE FROM outbox WHERE state IN ('delivered', 'discarded')`)
 			if err != nil {
 				return fmt.Errorf("prune delivered outbox rows: %w", err)
 			}

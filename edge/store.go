@@ -93,7 +93,11 @@ type Store struct {
 	outboxCh chan struct{}
 
 	ingest *ingestQueue
-	stmts  statements
+
+	// prepared caches statements on the write connection, by SQL text;
+	// guarded by writeMu.
+	prepared  map[string]*sql.Stmt
+	toPrepare []string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -165,9 +169,6 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	s.readers.SetMaxIdleConns(s.Readers)
 	if err := s.loadState(ctx); err != nil {
 		return explainOpenError(s.Path, err)
-	}
-	if err := s.prepare(ctx); err != nil {
-		return err
 	}
 	if err := s.reconcileCounters(ctx); err != nil {
 		return explainOpenError(s.Path, err)
@@ -348,6 +349,7 @@ type Tx struct {
 	actor     Actor
 	touched   bool // an outbox row was added
 	store     *Store
+	bound     map[string]*sql.Stmt
 }
 
 // Now is the transaction's wall time, in Unix milliseconds.
@@ -368,6 +370,70 @@ func (tx *Tx) NextSeq() int64 {
 	return tx.seq
 }
 
+// stmt returns the statement for query bound to this transaction. Parsing
+// SQL costs more than running these small inserts, so statements are kept
+// prepared on the write connection. The connection is busy with this
+// transaction, so a statement met for the first time is prepared inside it
+// and queued; the next write prepares it on the connection for good before
+// it begins.
+func (tx *Tx) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := tx.bound[query]; ok {
+		return st, nil
+	}
+	var st *sql.Stmt
+	if ps, ok := tx.store.prepared[query]; ok {
+		st = tx.StmtContext(tx.ctx, ps)
+	} else {
+		var err error
+		if st, err = tx.PrepareContext(tx.ctx, query); err != nil {
+			return nil, err
+		}
+		tx.store.toPrepare = append(tx.store.toPrepare, query)
+	}
+	if tx.bound == nil {
+		tx.bound = map[string]*sql.Stmt{}
+	}
+	tx.bound[query] = st
+	return st, nil
+}
+
+// prepareQueued prepares the statements transactions met for the first time.
+// Callers hold writeMu, with no transaction open.
+func (s *Store) prepareQueued(ctx context.Context) {
+	for _, q := range s.toPrepare {
+		if _, ok := s.prepared[q]; ok {
+			continue
+		}
+		ps, err := s.writer.PrepareContext(ctx, q)
+		if err != nil {
+			continue // the transaction that met it reported the error
+		}
+		if s.prepared == nil {
+			s.prepared = map[string]*sql.Stmt{}
+		}
+		s.prepared[q] = ps
+	}
+	s.toPrepare = s.toPrepare[:0]
+}
+
+// exec runs a cached statement in the transaction.
+func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
+	st, err := tx.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(tx.ctx, args...)
+}
+
+// queryRow runs a cached query in the transaction.
+func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
+	st, err := tx.stmt(query)
+	if err != nil {
+		return tx.QueryRowContext(tx.ctx, query, args...) // reports the same error on Scan
+	}
+	return st.QueryRowContext(tx.ctx, args...)
+}
+
 // write runs fn in one IMMEDIATE transaction on the write connection and
 // commits. The node sequence, the audit chain head and the clock high-water
 // mark are read inside the transaction, so a CLI command writing while
@@ -381,14 +447,18 @@ func (s *Store) write(ctx context.Context, fn func(tx *Tx) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 
+	if len(s.toPrepare) > 0 {
+		s.prepareQueued(ctx)
+	}
 	sqlTx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return s.classifyWriteError(fmt.Errorf("begin write: %w", err))
 	}
 	defer sqlTx.Rollback()
+	tx := &Tx{Tx: sqlTx, ctx: ctx, actor: actor, store: s}
 	var seq, highWater, auditSeq sql.NullInt64
 	var auditHash []byte
-	if err := sqlTx.QueryRowContext(ctx, `SELECT
+	if err := tx.queryRow(`SELECT
 		(SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'node_seq'),
 		(SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'clock_high_water'),
 		(SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1),
@@ -403,25 +473,25 @@ func (s *Store) write(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	now := s.Now()
 	suspect, reason := s.judgeClock(now)
-	tx := &Tx{Tx: sqlTx, ctx: ctx, now: now, suspect: suspect, seq: seq.Int64, actor: actor, store: s,
-		auditHead: auditHead{seq: auditSeq.Int64, hash: auditHash}}
+	tx.now, tx.suspect, tx.seq = now, suspect, seq.Int64
+	tx.auditHead = auditHead{seq: auditSeq.Int64, hash: auditHash}
 	if err := fn(tx); err != nil {
 		return s.classifyWriteError(err)
 	}
 	if tx.seq != seq.Int64 {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('node_seq', ?)
+		if _, err := tx.exec(`INSERT INTO meta (key, value) VALUES ('node_seq', ?)
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, fmt.Sprint(tx.seq)); err != nil {
 			return s.classifyWriteError(fmt.Errorf("save node sequence: %w", err))
 		}
 	}
 	if tx.auditHead.seq != auditSeq.Int64 {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('audit_head', ?)
+		if _, err := tx.exec(`INSERT INTO meta (key, value) VALUES ('audit_head', ?)
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, fmt.Sprintf("%d:%x", tx.auditHead.seq, tx.auditHead.hash)); err != nil {
 			return s.classifyWriteError(fmt.Errorf("save audit head: %w", err))
 		}
 	}
 	if !suspect && now.UnixMilli() > highWater.Int64 {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('clock_high_water', ?)
+		if _, err := tx.exec(`INSERT INTO meta (key, value) VALUES ('clock_high_water', ?)
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, fmt.Sprint(now.UnixMilli())); err != nil {
 			return s.classifyWriteError(fmt.Errorf("save clock high-water mark: %w", err))
 		}

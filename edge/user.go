@@ -161,7 +161,7 @@ func (s *Store) CreateUser(ctx context.Context, u *User, password string) error 
 	}
 	return s.write(ctx, func(tx *Tx) error {
 		u.CreatedAt = tx.now
-		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, display_name, role, hpr_id, password_hash,
+		if _, err := tx.exec(`INSERT INTO users (id, username, display_name, role, hpr_id, password_hash,
 			language, created_at, updated_at, node_seq, clock_suspect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, u.Username, u.DisplayName, u.Role, nullString(u.HPRID), hash, u.Language, tx.Now(), tx.Now(),
 			tx.NextSeq(), tx.Suspect()); err != nil {
@@ -185,14 +185,14 @@ func (s *Store) SetPassword(ctx context.Context, username, password string) erro
 	}
 	return s.write(ctx, func(tx *Tx) error {
 		var id string
-		if err := tx.QueryRowContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ? RETURNING id`,
+		if err := tx.queryRow(`UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ? RETURNING id`,
 			hash, tx.Now(), username).Scan(&id); errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("user %q: %w", username, ErrNotFound)
 		} else if err != nil {
 			return fmt.Errorf("set password: %w", err)
 		}
 		// Existing sessions end: a changed password is often a lost tablet.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE user_id = ?`, id); err != nil {
+		if _, err := tx.exec(`DELETE FROM web_sessions WHERE user_id = ?`, id); err != nil {
 			return err
 		}
 		return tx.audit(ActionUserPassword, "user", id, "", "")
@@ -203,13 +203,13 @@ func (s *Store) SetPassword(ctx context.Context, username, password string) erro
 func (s *Store) DisableUser(ctx context.Context, username string) error {
 	return s.write(ctx, func(tx *Tx) error {
 		var id string
-		if err := tx.QueryRowContext(ctx, `UPDATE users SET disabled = 1, updated_at = ? WHERE username = ? RETURNING id`,
+		if err := tx.queryRow(`UPDATE users SET disabled = 1, updated_at = ? WHERE username = ? RETURNING id`,
 			tx.Now(), username).Scan(&id); errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("user %q: %w", username, ErrNotFound)
 		} else if err != nil {
 			return fmt.Errorf("disable user: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE user_id = ?`, id); err != nil {
+		if _, err := tx.exec(`DELETE FROM web_sessions WHERE user_id = ?`, id); err != nil {
 			return err
 		}
 		return tx.audit(ActionUserDisable, "user", id, "", "")

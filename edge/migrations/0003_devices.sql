@@ -46,3 +46,7 @@ CREATE TABLE readings (
 ) STRICT;
 CREATE UNIQUE INDEX readings_message ON readings (device_id, message_id) WHERE message_id IS NOT NULL;
 CREATE INDEX readings_unassigned ON readings (received_at) WHERE state = 'unassigned';
+-- Foreign-key lookups from the parent side need plain indexes on the child
+-- columns; without this one every observation insert scans readings.
+CREATE INDEX readings_observation ON readings (observation_id);
+CREATE INDEX readings_patient ON readings (patient_id);

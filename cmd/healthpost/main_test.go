@@ -1,0 +1,399 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/healthpost/healthpost/edge"
+)
+
+// binary is the healthpost command built once for these tests; the tests
+// run it as a technician would.
+var (
+	binary     string
+	buildFlags []string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "healthpost-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "healthpost")
+	args := append([]string{"build", "-o", binary}, buildFlags...)
+	build := exec.Command("go", append(args, ".")...)
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build healthpost:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// node is a data directory and the environment the commands get.
+type node struct {
+	t       *testing.T
+	dir     string // working directory
+	dataDir string
+	env     []string
+}
+
+func newNode(t *testing.T) *node {
+	t.Helper()
+	dir := t.TempDir()
+	n := &node{t: t, dir: dir, dataDir: filepath.Join(dir, "data")}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HEALTHPOST_") {
+			n.env = append(n.env, kv)
+		}
+	}
+	// Ports the doctor checks are left to the kernel, so tests never collide.
+	n.env = append(n.env, "HEALTHPOST_DATA_DIR="+n.dataDir, "HEALTHPOST_HTTP_LISTEN=127.0.0.1:0", "HEALTHPOST_MQTT_LISTEN=127.0.0.1:0")
+	return n
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// run runs a command to completion.
+func (n *node) run(stdin string, args ...string) result {
+	n.t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir, cmd.Env = n.dir, n.env
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		n.t.Fatal(err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+func (n *node) mustRun(args ...string) string {
+	n.t.Helper()
+	r := n.run("", args...)
+	if r.code != 0 {
+		n.t.Fatalf("healthpost %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// server is a running `healthpost serve`.
+type server struct {
+	cmd      *exec.Cmd
+	url      string
+	password string // printed on first start, if it was
+	stdout   []string
+	stderr   *bytes.Buffer
+	done     chan error
+}
+
+// serve starts the node and returns once it prints that it is listening.
+func (n *node) serve() *server {
+	n.t.Helper()
+	cmd := exec.Command(binary, "serve")
+	cmd.Dir, cmd.Env = n.dir, n.env
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	srv := &server{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	cmd.Stderr = srv.stderr
+	if err := cmd.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+	n.t.Cleanup(func() { cmd.Process.Kill(); <-srv.done })
+	sc := bufio.NewScanner(stdout)
+	expectPassword := false
+	for sc.Scan() {
+		line := sc.Text()
+		srv.stdout = append(srv.stdout, line)
+		if strings.Contains(line, "created the account 'admin'") {
+			expectPassword = true
+		} else if expectPassword && strings.TrimSpace(line) != "" {
+			srv.password, expectPassword = strings.TrimSpace(line), false
+		}
+		if u, ok := strings.CutPrefix(line, "listening on "); ok {
+			srv.url = u
+			break
+		}
+	}
+	go func() { io.Copy(io.Discard, stdout); srv.done <- cmd.Wait() }()
+	if srv.url == "" {
+		err := <-srv.done
+		n.t.Fatalf("serve exited before listening (%v):\n%s\n%s", err, strings.Join(srv.stdout, "\n"), srv.stderr)
+	}
+	return srv
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (s *server) stop(t *testing.T) int {
+	t.Helper()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		s.done <- err
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		return 0
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30 s of SIGTERM")
+		return -1
+	}
+}
+
+func TestServe_FirstStartServesAndStopsGracefully(t *testing.T) {
+	n := newNode(t)
+	srv := n.serve()
+	// Ensure the first start prints a usable one-time admin password.
+	if len(srv.password) != 19 {
+		t.Fatalf("first admin password %q not printed:\n%s", srv.password, strings.Join(srv.stdout, "\n"))
+	}
+	resp, err := http.Get(srv.url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health map[string]any
+	json.NewDecoder(resp.Body).Decode(&health)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || health["status"] != "ok" || health["storage"] != "ok" {
+		t.Fatalf("healthz %d %v", resp.StatusCode, health)
+	}
+	// Ensure everything else needs a sign-in.
+	resp, err = http.Get(srv.url + "/patients")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET /patients=%d, want 401", resp.StatusCode)
+	}
+
+	// Ensure one-off commands work against the running node, and restore and migrate refuse.
+	if out := n.mustRun("user", "list"); !strings.Contains(out, "admin") {
+		t.Fatalf("user list:\n%s", out)
+	}
+	backup := filepath.Join(n.dir, "live-backup.db")
+	n.mustRun("backup", backup)
+	for _, args := range [][]string{{"restore", backup}, {"migrate"}} {
+		r := n.run("", args...)
+		if r.code != 1 || !strings.Contains(r.stderr, "is running on") || !strings.Contains(r.stderr, "systemctl stop healthpost") {
+			t.Fatalf("%s while serving: exit %d, %q", args[0], r.code, r.stderr)
+		}
+	}
+
+	if code := srv.stop(t); code != 0 {
+		t.Fatalf("serve exit=%d after SIGTERM\n%s", code, srv.stderr)
+	}
+	if !strings.Contains(srv.stderr.String(), "msg=stopped") {
+		t.Fatalf("no clean stop in the log:\n%s", srv.stderr)
+	}
+
+	// Ensure the password printed is the admin's, and a second start prints none.
+	db, err := sql.Open("sqlite", filepath.Join(n.dataDir, "healthpost.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hash string
+	db.QueryRow(`SELECT password_hash FROM users WHERE username = 'admin'`).Scan(&hash)
+	db.Close()
+	if !strings.HasPrefix(hash, "$argon2id$") || strings.Contains(hash, srv.password) {
+		t.Fatalf("admin password stored as %q", hash)
+	}
+	again := n.serve()
+	if again.password != "" {
+		t.Fatal("a second start printed an admin password again")
+	}
+	again.stop(t)
+	// The log never holds the password.
+	if strings.Contains(srv.stderr.String(), srv.password) {
+		t.Fatal("the admin password is in the log")
+	}
+}
+
+func TestCLI_UsageErrors(t *testing.T) {
+	n := newNode(t)
+	cases := []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{[]string{"backup"}, 2, []string{"backup file required", "Try: healthpost backup"}},
+		{[]string{"restore"}, 2, []string{"backup file required", "Try: healthpost restore"}},
+		{[]string{"user", "add"}, 2, []string{"username required", "Try: healthpost user add"}},
+		{[]string{"user", "add", "bob"}, 2, []string{"--role required"}},
+		{[]string{"user", "add", "bob", "--role", "king"}, 2, []string{"role: must be health-worker, doctor, admin or technician"}},
+		{[]string{"user", "disable", "nobody"}, 1, []string{`no user "nobody"`}},
+		{[]string{"restore", "/nonexistent/backup.db"}, 1, []string{"/nonexistent/backup.db"}},
+		{[]string{"frobnicate"}, 1, []string{"unknown command"}},
+	}
+	for _, tc := range cases {
+		r := n.run("", tc.args...)
+		if r.code != tc.code {
+			t.Errorf("healthpost %s: exit %d, want %d (%s)", strings.Join(tc.args, " "), r.code, tc.code, r.stderr)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("healthpost %s: stderr %q lacks %q", strings.Join(tc.args, " "), r.stderr, w)
+			}
+		}
+	}
+}
+
+func TestCLI_BadConfigAndDataDir(t *testing.T) {
+	n := newNode(t)
+	os.WriteFile(filepath.Join(n.dir, "healthpost.toml"), []byte("[facility]\nhfr_id = \"IN0910034387\"\nnmae = \"PHC\"\n"), 0o600)
+	// Ensure ./healthpost.toml is found, and its typo stops start-up naming key and file.
+	r := n.run("", "serve")
+	if r.code != 1 || !strings.Contains(r.stderr, "healthpost.toml: facility.nmae: unknown key") {
+		t.Fatalf("serve with a typo: exit %d, %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(n.dataDir); err == nil {
+		t.Fatal("serve created the data directory despite a bad config")
+	}
+	os.Remove(filepath.Join(n.dir, "healthpost.toml"))
+
+	// A data dir where a file stands.
+	blocker := filepath.Join(n.dir, "afile")
+	os.WriteFile(blocker, nil, 0o600)
+	r = n.run("", "serve", "--data-dir", filepath.Join(blocker, "data"))
+	if r.code != 1 || !strings.Contains(r.stderr, "cannot create data directory") || !strings.Contains(r.stderr, "--data-dir") {
+		t.Fatalf("serve on an impossible data dir: exit %d, %q", r.code, r.stderr)
+	}
+
+	// A read-only filesystem (root ignores file modes, so mount one).
+	ro := filepath.Join(n.dir, "ro")
+	os.Mkdir(ro, 0o755)
+	if err := syscall.Mount("tmpfs", ro, "tmpfs", syscall.MS_RDONLY, "size=1m"); err != nil {
+		t.Fatalf("mount a read-only tmpfs (these tests need root, as .ci/run has): %v", err)
+	}
+	defer syscall.Unmount(ro, syscall.MNT_DETACH)
+	r = n.run("", "user", "list", "--data-dir", ro)
+	if r.code != 1 || !strings.Contains(r.stderr, "not writable") {
+		t.Fatalf("user list on a read-only data dir: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+func TestCLI_UsersBackupRestoreAudit(t *testing.T) {
+	n := newNode(t)
+	r := n.run("s3cure-pass\n", "user", "add", "asha.kumari", "--role", "health-worker", "--name", "Asha Kumari", "--password-stdin")
+	if r.code != 0 || strings.Contains(r.stdout, "s3cure-pass") {
+		t.Fatalf("user add: %+v", r)
+	}
+	out := n.mustRun("user", "add", "dr.meena", "--role", "doctor", "--hpr-id", "71-2665-5777-1234")
+	if !strings.Contains(out, "Password: ") {
+		t.Fatalf("generated password not shown:\n%s", out)
+	}
+	backup := filepath.Join(n.dir, "usb", "hp.db")
+	os.MkdirAll(filepath.Dir(backup), 0o755)
+	if out := n.mustRun("backup", backup); !strings.Contains(out, "checked") {
+		t.Fatalf("backup: %s", out)
+	}
+	n.mustRun("user", "disable", "asha.kumari")
+
+	var users []struct {
+		Username string
+		Role     string
+		Disabled bool
+	}
+	json.Unmarshal([]byte(n.mustRun("user", "list", "--json")), &users)
+	if len(users) != 2 || users[0].Username != "asha.kumari" || !users[0].Disabled || users[1].Role != "doctor" {
+		t.Fatalf("users=%+v", users)
+	}
+
+	// Ensure restore brings back the state of the backup and keeps what it replaced.
+	out = n.mustRun("restore", backup)
+	if !strings.Contains(out, "kept as") {
+		t.Fatalf("restore: %s", out)
+	}
+	json.Unmarshal([]byte(n.mustRun("user", "list", "--json")), &users)
+	if users[0].Disabled {
+		t.Fatal("restore did not bring back the backup's state")
+	}
+	if out := n.mustRun("audit", "verify"); !strings.Contains(out, "intact") {
+		t.Fatalf("audit verify: %s", out)
+	}
+
+	// Ensure tampering is named by audit verify and by the doctor.
+	db, _ := sql.Open("sqlite", filepath.Join(n.dataDir, "healthpost.db"))
+	if _, err := db.Exec(`DROP TRIGGER audit_log_no_update; UPDATE audit_log SET detail = 'role=admin' WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	r = n.run("", "audit", "verify")
+	if r.code != 3 || !strings.Contains(r.stdout, "entry 2: entry 2 was altered") {
+		t.Fatalf("audit verify after tampering: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = n.run("", "doctor")
+	if r.code != 3 || !strings.Contains(r.stdout, "FAIL  audit log") {
+		t.Fatalf("doctor after tampering: exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+func TestCLI_DoctorVersionConfig(t *testing.T) {
+	n := newNode(t)
+	r := n.run("", "doctor", "--json")
+	var rep struct {
+		Healthy bool
+		Checks  []struct{ Name, Status, Detail string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("doctor --json: %v\n%s", err, r.stdout)
+	}
+	names := map[string]string{}
+	for _, c := range rep.Checks {
+		names[c.Name] = c.Status
+	}
+	for _, want := range []string{"database", "disk", "clock", "fsync", "http port", "mqtt port", "serial ports", "audit log", "outbox"} {
+		if _, ok := names[want]; !ok {
+			t.Errorf("doctor has no %q check", want)
+		}
+	}
+	if !rep.Healthy || r.code != 0 {
+		t.Fatalf("fresh node unhealthy: exit %d %+v", r.code, rep)
+	}
+
+	// Ensure a damaged database makes the doctor fail and say so.
+	dbPath := filepath.Join(n.dataDir, "healthpost.db")
+	os.WriteFile(dbPath, []byte("this is not a database at all, it is a shopping list"), 0o600)
+	r = n.run("", "doctor")
+	if r.code != 3 || !strings.Contains(r.stdout, "FAIL  database") || !strings.Contains(r.stdout, "restore") {
+		t.Fatalf("doctor on a damaged database: exit %d\n%s", r.code, r.stdout)
+	}
+	os.Remove(dbPath)
+
+	var v map[string]any
+	json.Unmarshal([]byte(n.mustRun("version", "--json")), &v)
+	if v["schema_version"] != float64(edge.SchemaVersion()) || v["version"] == "" {
+		t.Fatalf("version=%v", v)
+	}
+
+	n.env = append(n.env, "HEALTHPOST_MQTT_PASSWORD=topsecret")
+	out := n.mustRun("config", "show")
+	if strings.Contains(out, "topsecret") || !strings.Contains(out, "env HEALTHPOST_MQTT_PASSWORD") {
+		t.Fatalf("config show:\n%s", out)
+	}
+}
