@@ -277,12 +277,14 @@ func (q *ingestQueue) commit(batch []*ingestReq) {
 func insertReading(ctx context.Context, tx *Tx, r *Reading) (duplicate bool, err error) {
 	var rawID any
 	if len(r.Raw) > 0 && tx.store.keepRawFrames() {
-		var id int64
-		if err := tx.queryRow(`INSERT INTO device_messages (device_id, received_at, codec, raw) VALUES (?, ?, ?, ?) RETURNING id`,
-			r.DeviceID, tx.Now(), r.Codec, r.Raw).Scan(&id); err != nil {
+		res, err := tx.exec(`INSERT INTO device_messages (device_id, received_at, codec, raw) VALUES (?, ?, ?, ?)`,
+			r.DeviceID, tx.Now(), r.Codec, r.Raw)
+		if err != nil {
 			return false, fmt.Errorf("save raw frame: %w", err)
 		}
-		rawID = id
+		if rawID, err = res.LastInsertId(); err != nil {
+			return false, fmt.Errorf("save raw frame: %w", err)
+		}
 	}
 	state := "unassigned"
 	switch {

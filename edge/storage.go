@@ -91,6 +91,7 @@ func (s *Store) setStorage(st StorageStatus) StorageStatus {
 	s.storageMu.Lock()
 	defer s.storageMu.Unlock()
 	prev := s.storage
+	s.storageLow.Store(st.Level != StorageOK)
 	if st.GrowthPerDay == 0 && st.DaysLeft == 0 {
 		st.GrowthPerDay, st.DaysLeft = prev.GrowthPerDay, prev.DaysLeft
 	}
@@ -147,8 +148,9 @@ func (s *Store) refuseIfCritical() error {
 	return nil
 }
 
-// keepRawFrames reports whether raw device frames are still stored.
-func (s *Store) keepRawFrames() bool { return s.Storage().Level == StorageOK }
+// keepRawFrames reports whether raw device frames are still stored. It is on
+// the ingest hot path, so it reads an atomic rather than taking storageMu.
+func (s *Store) keepRawFrames() bool { return !s.storageLow.Load() }
 
 func (s *Store) recordSample(ctx context.Context, st StorageStatus) error {
 	return s.write(ctx, func(tx *Tx) error {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -86,8 +87,9 @@ type Store struct {
 	highWater time.Time  // latest trusted wall time seen
 	clock     ClockStatus
 
-	storageMu sync.Mutex
-	storage   StorageStatus
+	storageMu  sync.Mutex
+	storage    StorageStatus
+	storageLow atomic.Bool // storage.Level != StorageOK, for the hot path
 
 	notifyMu sync.Mutex
 	outboxCh chan struct{}

@@ -48,13 +48,13 @@ func TestMain(m *testing.M) {
 
 // node is a data directory and the environment the commands get.
 type node struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string // working directory
 	dataDir string
 	env     []string
 }
 
-func newNode(t *testing.T) *node {
+func newNode(t testing.TB) *node {
 	t.Helper()
 	dir := t.TempDir()
 	n := &node{t: t, dir: dir, dataDir: filepath.Join(dir, "data")}
@@ -107,7 +107,8 @@ type server struct {
 	password string // printed on first start, if it was
 	stdout   []string
 	stderr   *bytes.Buffer
-	done     chan error
+	exited   chan struct{} // closed when the process has exited
+	exitErr  error
 }
 
 // serve starts the node and returns once it prints that it is listening.
@@ -119,12 +120,12 @@ func (n *node) serve() *server {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	srv := &server{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	srv := &server{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = srv.stderr
 	if err := cmd.Start(); err != nil {
 		n.t.Fatal(err)
 	}
-	n.t.Cleanup(func() { cmd.Process.Kill(); <-srv.done })
+	n.t.Cleanup(func() { cmd.Process.Kill(); <-srv.exited })
 	sc := bufio.NewScanner(stdout)
 	expectPassword := false
 	for sc.Scan() {
@@ -140,10 +141,10 @@ func (n *node) serve() *server {
 			break
 		}
 	}
-	go func() { io.Copy(io.Discard, stdout); srv.done <- cmd.Wait() }()
+	go func() { io.Copy(io.Discard, stdout); srv.exitErr = cmd.Wait(); close(srv.exited) }()
 	if srv.url == "" {
-		err := <-srv.done
-		n.t.Fatalf("serve exited before listening (%v):\n%s\n%s", err, strings.Join(srv.stdout, "\n"), srv.stderr)
+		<-srv.exited
+		n.t.Fatalf("serve exited before listening (%v):\n%s\n%s", srv.exitErr, strings.Join(srv.stdout, "\n"), srv.stderr)
 	}
 	return srv
 }
@@ -153,9 +154,8 @@ func (s *server) stop(t *testing.T) int {
 	t.Helper()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-s.done:
-		s.done <- err
-		if ee, ok := err.(*exec.ExitError); ok {
+	case <-s.exited:
+		if ee, ok := s.exitErr.(*exec.ExitError); ok {
 			return ee.ExitCode()
 		}
 		return 0
