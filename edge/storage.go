@@ -77,6 +77,11 @@ func (s *Store) CheckStorage(ctx context.Context) (StorageStatus, error) {
 	}
 	st.GrowthPerDay, st.DaysLeft = s.growth(ctx, st)
 	s.setStorage(st)
+	if now := s.Now(); now.Sub(s.capacityLoggedAt) >= 24*time.Hour || now.Before(s.capacityLoggedAt) {
+		s.capacityLoggedAt = now
+		s.Logger.Info("disk capacity", "free_mb", st.FreeBytes>>20, "db_mb", st.DBBytes>>20,
+			"growth_mb_per_day", int64(st.GrowthPerDay)>>20, "days_left", int64(st.DaysLeft))
+	}
 	return st, nil
 }
 

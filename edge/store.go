@@ -90,6 +90,9 @@ type Store struct {
 	storageMu  sync.Mutex
 	storage    StorageStatus
 	storageLow atomic.Bool // storage.Level != StorageOK, for the hot path
+	// capacityLoggedAt is when days-left was last logged (daily); only
+	// CheckStorage's caller, one goroutine at a time, touches it.
+	capacityLoggedAt time.Time
 
 	notifyMu sync.Mutex
 	outboxCh chan struct{}
