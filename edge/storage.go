@@ -77,8 +77,7 @@ func (s *Store) CheckStorage(ctx context.Context) (StorageStatus, error) {
 	}
 	st.GrowthPerDay, st.DaysLeft = s.growth(ctx, st)
 	s.setStorage(st)
-	if now := s.Now(); now.Sub(s.capacityLoggedAt) >= 24*time.Hour || now.Before(s.capacityLoggedAt) {
-		s.capacityLoggedAt = now
+	if s.capacityLogDue() {
 		s.Logger.Info("disk capacity", "free_mb", st.FreeBytes>>20, "db_mb", st.DBBytes>>20,
 			"growth_mb_per_day", int64(st.GrowthPerDay)>>20, "days_left", int64(st.DaysLeft))
 	}
@@ -231,4 +230,16 @@ func (s *Store) monitorStorage(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// capacityLogDue reports, once a day, that days-left should be logged.
+func (s *Store) capacityLogDue() bool {
+	s.storageMu.Lock()
+	defer s.storageMu.Unlock()
+	now := s.Now()
+	if now.Sub(s.capacityLoggedAt) < 24*time.Hour && !now.Before(s.capacityLoggedAt) {
+		return false
+	}
+	s.capacityLoggedAt = now
+	return true
 }

@@ -90,8 +90,7 @@ type Store struct {
 	storageMu  sync.Mutex
 	storage    StorageStatus
 	storageLow atomic.Bool // storage.Level != StorageOK, for the hot path
-	// capacityLoggedAt is when days-left was last logged (daily); only
-	// CheckStorage's caller, one goroutine at a time, touches it.
+	// capacityLoggedAt is when days-left was last logged (daily); guarded by storageMu.
 	capacityLoggedAt time.Time
 
 	notifyMu sync.Mutex
