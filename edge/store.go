@@ -550,3 +550,16 @@ func (s *Store) loadState(ctx context.Context) error {
 	s.noteClock(now, suspect, reason)
 	return nil
 }
+
+// Ping checks that the database answers a query and that the write
+// connection can begin a transaction; systemd's watchdog is fed only after it.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.readers == nil {
+		return ErrStopping
+	}
+	var one int
+	if err := s.readers.QueryRowContext(ctx, `SELECT 1 FROM meta LIMIT 1`).Scan(&one); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return s.write(ctx, func(tx *Tx) error { return nil })
+}
