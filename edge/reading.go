@@ -2,48 +2,15 @@ package edge
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// Device is a registered medical device.
-type Device struct {
-	ID         string    `json:"id"`
-	Name       string    `json:"name"`
-	Kind       string    `json:"kind"`      // bp-monitor, pulse-oximeter, thermometer, scale, glucometer, analyzer
-	Transport  string    `json:"transport"` // serial, mqtt, mllp
-	Settings   string    `json:"settings"`  // JSON
-	Enabled    bool      `json:"enabled"`
-	LastSeenAt time.Time `json:"last_seen_at,omitzero"`
-}
-
-// CreateDevice registers a device.
-func (s *Store) CreateDevice(ctx context.Context, d *Device) error {
-	if d.Name == "" || d.Kind == "" || d.Transport == "" {
-		return FieldErrors{"name": "error.required"}
-	}
-	if d.ID == "" {
-		d.ID = NewID()
-	}
-	if d.Settings == "" {
-		d.Settings = "{}"
-	}
-	return s.write(ctx, func(tx *Tx) error {
-		if _, err := tx.exec(`INSERT INTO devices (id, name, kind, transport, settings, enabled, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, 1, ?, ?)`, d.ID, d.Name, d.Kind, d.Transport, d.Settings, tx.Now(), tx.Now()); err != nil {
-			if sqliteCode(err) == 19 {
-				return FieldErrors{"name": "error.device_name_taken"}
-			}
-			return fmt.Errorf("create device: %w", err)
-		}
-		d.Enabled = true
-		return nil
-	})
-}
 
 // Reading is one value a device measured, already decoded and normalized by
 // the devices package.
@@ -51,9 +18,14 @@ type Reading struct {
 	ID        string `json:"id"`
 	DeviceID  string `json:"device_id"`
 	MessageID string `json:"message_id,omitempty"` // the device's own ID; a replay of it is stored once
-	// PatientID binds the reading to a patient; empty leaves it in the
-	// unassigned inbox for a person to assign or discard.
-	PatientID   string    `json:"patient_id,omitempty"`
+	// PatientID binds the reading to a patient. Empty: PatientRef, then an
+	// active device binding decide; failing both the reading waits in the
+	// unassigned inbox for a person to assign or discard. Never a guess.
+	PatientID string `json:"patient_id,omitempty"`
+	// PatientRef is the patient identifier the message carried (HL7 PID-3,
+	// ASTM P-3, an MQTT field): a local ID such as P-000123 or an ABHA number.
+	// One that matches no patient leaves the reading unassigned.
+	PatientRef  string    `json:"patient_ref,omitempty"`
 	LOINC       string    `json:"loinc"`
 	Value       float64   `json:"value"`
 	ValueText   string    `json:"value_text"`
@@ -286,11 +258,18 @@ func insertReading(ctx context.Context, tx *Tx, r *Reading) (duplicate bool, err
 			return false, fmt.Errorf("save raw frame: %w", err)
 		}
 	}
+	patientID := r.PatientID
+	if patientID == "" {
+		var err error
+		if patientID, err = resolvePatient(tx, r); err != nil {
+			return false, err
+		}
+	}
 	state := "unassigned"
 	switch {
 	case r.Rejected != "":
 		state = "rejected"
-	case r.PatientID != "":
+	case patientID != "":
 		state = "assigned"
 	}
 	r.ID = NewID()
@@ -300,11 +279,11 @@ func insertReading(ctx context.Context, tx *Tx, r *Reading) (duplicate bool, err
 		r.ObservationID = NewID()
 		obsID = r.ObservationID
 	}
-	res, err := tx.exec(`INSERT INTO readings (id, device_id, message_id, patient_id, observation_id, loinc, value,
+	res, err := tx.exec(`INSERT INTO readings (id, device_id, message_id, patient_id, patient_ref, observation_id, loinc, value,
 		value_text, unit, effective_at, state, reject_reason, raw_message_id, received_at, node_seq, clock_suspect)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (device_id, message_id) WHERE message_id IS NOT NULL DO NOTHING`, r.ID, r.DeviceID, nullString(r.MessageID),
-		nullString(r.PatientID), obsID, r.LOINC, r.Value, r.ValueText, r.Unit, r.EffectiveAt.UnixMilli(), state, r.Rejected,
+		nullString(patientID), r.PatientRef, obsID, r.LOINC, r.Value, r.ValueText, r.Unit, r.EffectiveAt.UnixMilli(), state, r.Rejected,
 		rawID, tx.Now(), tx.NextSeq(), tx.Suspect())
 	if err != nil {
 		return false, fmt.Errorf("save reading: %w", err)
@@ -316,21 +295,51 @@ func insertReading(ctx context.Context, tx *Tx, r *Reading) (duplicate bool, err
 	if state != "assigned" {
 		return false, nil
 	}
+	r.PatientID = patientID
+	return false, observeReading(tx, r)
+}
+
+// observeReading turns an assigned reading into an observation, with its
+// outbox row and its audit entry (by the device, or by the person assigning).
+func observeReading(tx *Tx, r *Reading) error {
 	// readings.observation_id is a deferred foreign key: the observation
 	// written next satisfies it by commit.
 	if _, err := tx.exec(`INSERT INTO observations (id, patient_id, encounter_id, loinc, value, value_text, unit,
 		effective_at, source, device_id, created_at, node_seq, clock_suspect) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, 'device', ?, ?, ?, ?)`, r.ObservationID, r.PatientID, r.LOINC,
 		r.Value, r.ValueText, r.Unit, r.EffectiveAt.UnixMilli(), r.DeviceID, tx.Now(), tx.NextSeq(), tx.Suspect()); err != nil {
-		return false, fmt.Errorf("save observation: %w", err)
+		return fmt.Errorf("save observation: %w", err)
 	}
 	if err := tx.appendOutbox(DocWellness, LaneBulk, r.PatientID, "observation", r.ObservationID, 1); err != nil {
-		return false, err
+		return err
 	}
 	actor := tx.actor
-	tx.actor = Actor{Kind: ActorDevice, ID: r.DeviceID}
-	err = tx.audit(ActionReadingStore, "observation", r.ObservationID, r.PatientID, "")
+	if actor.Kind == "" || actor.Kind == ActorDevice {
+		tx.actor = Actor{Kind: ActorDevice, ID: r.DeviceID}
+	}
+	err := tx.audit(ActionReadingStore, "observation", r.ObservationID, r.PatientID, "")
 	tx.actor = actor
-	return false, err
+	return err
+}
+
+// resolvePatient finds the patient of a reading that names none: by the
+// identifier the message carried, else by an unexpired binding of its device.
+// An identifier that matches no one resolves to nobody, binding or not.
+func resolvePatient(tx *Tx, r *Reading) (string, error) {
+	var id string
+	var err error
+	if ref := strings.TrimSpace(r.PatientRef); ref != "" {
+		abha, _ := NormalizeABHANumber(ref)
+		err = tx.queryRow(`SELECT id FROM patients WHERE local_id = ? OR abha_number = ? LIMIT 1`, ref, abha).Scan(&id)
+	} else {
+		err = tx.queryRow(`SELECT patient_id FROM device_bindings WHERE device_id = ? AND expires_at > ?`, r.DeviceID, tx.Now()).Scan(&id)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("resolve patient of reading: %w", err)
+	}
+	return id, nil
 }
 
 // UnassignedReadings lists readings waiting for a person to assign or discard.

@@ -178,7 +178,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return explainOpenError(s.Path, err)
 	}
 	if _, err := s.CheckStorage(ctx); err != nil {
-		return err
+		return explainOpenError(s.Path, err)
 	}
 
 	s.ingest = newIngestQueue(s)
@@ -510,11 +510,15 @@ func (s *Store) write(ctx context.Context, fn func(tx *Tx) error) error {
 	return nil
 }
 
-// classifyWriteError maps a full disk to ErrDiskCritical with a clear message.
+// classifyWriteError turns a full disk and a damaged file into errors that
+// say what to do.
 func (s *Store) classifyWriteError(err error) error {
-	if sqliteCode(err) == sqlite3.SQLITE_FULL {
+	switch sqliteCode(err) {
+	case sqlite3.SQLITE_FULL:
 		return &Error{Code: "disk_full", Message: "the data disk is full, so this record was not saved",
 			Hint: "free space on the data partition (delete old backups or copies), then save again", Err: ErrDiskCritical}
+	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+		return explainOpenError(s.Path, err)
 	}
 	return err
 }
