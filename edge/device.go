@@ -298,3 +298,17 @@ func (s *Store) DiscardReading(ctx context.Context, readingID, reason string) er
 		return tx.audit("reading.discard", "reading", readingID, "", "")
 	})
 }
+
+// SaveRawFrame keeps a frame that yielded no reading (malformed, unknown
+// codes), with the problem, for a technician to inspect. Frames are the
+// first thing dropped when the disk runs low, so it does nothing then.
+func (s *Store) SaveRawFrame(ctx context.Context, deviceID, codec string, raw []byte, problem string) error {
+	if !s.keepRawFrames() || len(raw) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`INSERT INTO device_messages (device_id, received_at, codec, raw, error) VALUES (?, ?, ?, ?, ?)`,
+			deviceID, tx.Now(), codec, raw, problem)
+		return err
+	})
+}

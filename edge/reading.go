@@ -64,6 +64,29 @@ func (s *Store) SaveReading(ctx context.Context, r *Reading) error {
 	return s.ingest.submit(ctx, r)
 }
 
+// SaveReadings saves the readings of one device message and returns once all
+// have committed, usually in one batch: a BP monitor's systolic, diastolic
+// and pulse are acknowledged together. It returns the first error that is
+// not ErrDuplicateReading; duplicates are durable and need no retry.
+func (s *Store) SaveReadings(ctx context.Context, rs []*Reading) error {
+	errs := make([]error, len(rs))
+	var wg sync.WaitGroup
+	for i, r := range rs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.SaveReading(ctx, r)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, ErrDuplicateReading) {
+			return err
+		}
+	}
+	return nil
+}
+
 // ingestQueue is the group-commit writer. Callers block on their own done
 // channel; one goroutine commits whatever has queued up, up to BatchMax
 // readings or BatchDelay after the first, in one transaction and one fsync.
