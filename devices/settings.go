@@ -85,7 +85,7 @@ func ParseSettings(d edge.Device) (Settings, error) {
 	}
 	if d.Codec == "line" {
 		if s.Pattern == "" {
-			return s, fmt.Errorf("%s reads lines but has no \"pattern\"; for a scale printing \"WT: 62.4 kg\" use \"WT:\\\\s*(?P<value>[0-9.]+)\\\\s*(?P<unit>kg|lb)\"", d.Name)
+			return s, fmt.Errorf("%s reads lines but has no \"pattern\"; for a scale printing \"WT: 62.4 kg\" use \"WT:\\s*(?P<value>[0-9.]+)\\s*(?P<unit>kg|lb)\"", d.Name)
 		}
 		re, err := regexp.Compile(s.Pattern)
 		if err != nil {

@@ -113,6 +113,7 @@ for example HEALTHPOST_DATA_DIR or HEALTHPOST_HTTP_LISTEN; flags win over both.`
 		a.doctorCommand(),
 		a.auditCommand(),
 		a.configCommand(),
+		a.deviceCommand(),
 	)
 	return root
 }

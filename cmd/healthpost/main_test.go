@@ -397,3 +397,46 @@ func TestCLI_DoctorVersionConfig(t *testing.T) {
 		t.Fatalf("config show:\n%s", out)
 	}
 }
+
+func TestCLI_Devices(t *testing.T) {
+	n := newNode(t)
+	out := n.mustRun("device", "add", "Oximeter 2", "--kind", "pulse-oximeter", "--transport", "mqtt", "--codec", "json")
+	if !strings.Contains(out, "MQTT password: ") {
+		t.Fatalf("no MQTT password shown:\n%s", out)
+	}
+	n.mustRun("device", "add", "Scale 1", "--kind", "scale", "--transport", "serial", "--codec", "line", "--port", "/dev/ttyUSB7",
+		"--pattern", `WT:\s*(?P<value>[0-9.]+)\s*(?P<unit>kg|lb)`, "--code", "29463-7")
+	// Ensure bad registrations are refused with the fix named, and store nothing.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"device", "add", "Scale 2", "--kind", "scale", "--transport", "serial", "--codec", "line", "--port", "/dev/ttyUSB8"}, `no "pattern"`},
+		{[]string{"device", "add", "Scale 3", "--kind", "scale", "--transport", "serial"}, `set "port"`},
+		{[]string{"device", "add", "Monitor", "--kind", "monitor", "--transport", "mllp"}, `set "listen"`},
+		{[]string{"device", "add", "Toaster", "--kind", "toaster", "--transport", "mqtt"}, "kind"},
+		{[]string{"device", "add", "Analyzer", "--kind", "analyzer", "--transport", "serial", "--port", "/dev/x", "--codes", "GLU=1234-5"}, "code table"},
+	} {
+		r := n.run("", tc.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d, %q; want exit 2 mentioning %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+	var list []struct {
+		Name    string
+		Enabled bool
+	}
+	json.Unmarshal([]byte(n.mustRun("device", "list", "--json")), &list)
+	if len(list) != 2 {
+		t.Fatalf("devices=%+v, want the 2 good ones", list)
+	}
+	// Ensure the test names a missing port with the fix, and fails.
+	r := n.run("", "device", "test", "Scale 1")
+	if r.code != 3 || !strings.Contains(r.stdout, "/dev/ttyUSB7 is not there; plug in the cable") {
+		t.Fatalf("device test: exit %d\n%s", r.code, r.stdout)
+	}
+	n.mustRun("device", "remove", "Scale 1")
+	if r := n.run("", "device", "remove", "Scale 1"); r.code != 1 || !strings.Contains(r.stderr, "no device") {
+		t.Fatalf("second remove: exit %d %q", r.code, r.stderr)
+	}
+}
