@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -65,8 +66,13 @@ func (a *app) serve(ctx context.Context, cfg *edge.Config) error {
 	}
 	fmt.Fprintf(a.stdout, "listening on %s\n", web.URL())
 	logger.Info("node started", "version", edge.Version(), "data_dir", cfg.DataDir, "http", web.URL())
+	sd := newSDNotifier(a.env, os.Getpid(), logger)
+	sd.ready("serving on " + web.URL())
+	stopWatchdog := sd.startWatchdog(ctx, node.Store.Ping)
 
 	<-ctx.Done()
+	sd.stopping()
+	stopWatchdog()
 	logger.Info("stopping")
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
