@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/healthpost/healthpost/edge"
 )
 
 func (a *app) auditCommand() *cobra.Command {
@@ -14,35 +17,28 @@ func (a *app) auditCommand() *cobra.Command {
 		Short: "Check that no audit entry was changed or deleted; name any that was",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := a.loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := a.openStore(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer s.Close(cmd.Context())
-			rep, err := s.VerifyAudit(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if a.json {
-				if err := a.printJSON(map[string]any{"ok": rep.OK(), "entries": rep.Entries, "problems": rep.Problems}); err != nil {
+			return a.withStore(cmd, func(ctx context.Context, cfg *edge.Config, s *edge.Store) error {
+				rep, err := s.VerifyAudit(cmd.Context())
+				if err != nil {
 					return err
 				}
-			} else if rep.OK() {
-				fmt.Fprintf(a.stdout, "Audit log intact: %d entries.\n", rep.Entries)
-			} else {
-				fmt.Fprintf(a.stdout, "Audit log has %d problems in %d entries:\n", len(rep.Problems), rep.Entries)
-				for _, p := range rep.Problems {
-					fmt.Fprintf(a.stdout, "  entry %d: %s\n", p.Seq, p.Problem)
+				if a.json {
+					if err := a.printJSON(map[string]any{"ok": rep.OK(), "entries": rep.Entries, "problems": rep.Problems}); err != nil {
+						return err
+					}
+				} else if rep.OK() {
+					fmt.Fprintf(a.stdout, "Audit log intact: %d entries.\n", rep.Entries)
+				} else {
+					fmt.Fprintf(a.stdout, "Audit log has %d problems in %d entries:\n", len(rep.Problems), rep.Entries)
+					for _, p := range rep.Problems {
+						fmt.Fprintf(a.stdout, "  entry %d: %s\n", p.Seq, p.Problem)
+					}
 				}
-			}
-			if !rep.OK() {
-				return &exitError{code: 3, err: errors.New("the audit log was tampered with")}
-			}
-			return nil
+				if !rep.OK() {
+					return &exitError{code: 3, err: errors.New("the audit log was tampered with")}
+				}
+				return nil
+			})
 		},
 	})
 	return cmd

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,34 +43,27 @@ func (a *app) deviceAddCommand() *cobra.Command {
 			if _, err := devices.ParseSettings(d); err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			cfg, err := a.loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			ctx := operator(cmd.Context())
-			s, err := a.openStore(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer s.Close(ctx)
-			if err := s.CreateDevice(ctx, &d); err != nil {
-				return explainFieldErrors(err)
-			}
-			var token string
-			if d.Transport == "mqtt" {
-				if token, err = s.NewDeviceSecret(ctx, d.ID); err != nil {
-					return err
+			return a.withStore(cmd, func(ctx context.Context, cfg *edge.Config, s *edge.Store) error {
+				if err := s.CreateDevice(ctx, &d); err != nil {
+					return explainFieldErrors(err)
 				}
-			}
-			if a.json {
-				return a.printJSON(map[string]any{"device": d, "token": token})
-			}
-			fmt.Fprintf(a.stdout, "Registered %s (%s over %s, codec %s).\n", d.Name, d.Kind, d.Transport, d.Codec)
-			if token != "" {
-				fmt.Fprintf(a.stdout, "MQTT username: %s\nMQTT password: %s\nIt is shown only now; enter it in the device.\n", d.Name, token)
-			}
-			fmt.Fprintln(a.stdout, "Restart the node to start reading it: sudo systemctl restart healthpost")
-			return nil
+				var token string
+				if d.Transport == "mqtt" {
+					var err error
+					if token, err = s.NewDeviceSecret(ctx, d.ID); err != nil {
+						return err
+					}
+				}
+				if a.json {
+					return a.printJSON(map[string]any{"device": d, "token": token})
+				}
+				fmt.Fprintf(a.stdout, "Registered %s (%s over %s, codec %s).\n", d.Name, d.Kind, d.Transport, d.Codec)
+				if token != "" {
+					fmt.Fprintf(a.stdout, "MQTT username: %s\nMQTT password: %s\nIt is shown only now; enter it in the device.\n", d.Name, token)
+				}
+				fmt.Fprintln(a.stdout, "Restart the node to start reading it: sudo systemctl restart healthpost")
+				return nil
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -96,39 +90,32 @@ func (a *app) deviceListCommand() *cobra.Command {
 		Short: "List devices with their status, last reading and counters",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := a.loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := a.openStore(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer s.Close(cmd.Context())
-			list, err := s.Devices(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if a.json {
-				if list == nil {
-					list = []edge.Device{}
+			return a.withStore(cmd, func(ctx context.Context, cfg *edge.Config, s *edge.Store) error {
+				list, err := s.Devices(cmd.Context())
+				if err != nil {
+					return err
 				}
-				return a.printJSON(list)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tKIND\tTRANSPORT\tCODEC\tLAST SEEN\tFRAMES\tREADINGS\tERRORS\tSTATUS")
-			for _, d := range list {
-				seen := "never"
-				if !d.LastSeenAt.IsZero() {
-					seen = d.LastSeenAt.Local().Format("02 Jan 15:04")
+				if a.json {
+					if list == nil {
+						list = []edge.Device{}
+					}
+					return a.printJSON(list)
 				}
-				status := d.Status
-				if !d.Enabled {
-					status = "removed"
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tKIND\tTRANSPORT\tCODEC\tLAST SEEN\tFRAMES\tREADINGS\tERRORS\tSTATUS")
+				for _, d := range list {
+					seen := "never"
+					if !d.LastSeenAt.IsZero() {
+						seen = d.LastSeenAt.Local().Format("02 Jan 15:04")
+					}
+					status := d.Status
+					if !d.Enabled {
+						status = "removed"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", d.Name, d.Kind, d.Transport, d.Codec, seen, d.Frames, d.Readings, d.Errors, status)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", d.Name, d.Kind, d.Transport, d.Codec, seen, d.Frames, d.Readings, d.Errors, status)
-			}
-			return tw.Flush()
+				return tw.Flush()
+			})
 		},
 	}
 }
@@ -141,26 +128,18 @@ func (a *app) deviceRemoveCommand() *cobra.Command {
 			if len(args) != 1 {
 				return usageError("device name required", `healthpost device remove "BP monitor 1"`)
 			}
-			cfg, err := a.loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			ctx := operator(cmd.Context())
-			s, err := a.openStore(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer s.Close(ctx)
-			if err := s.RemoveDevice(ctx, args[0]); errors.Is(err, edge.ErrNotFound) {
-				return fmt.Errorf("no device %q in service; 'healthpost device list' shows them", args[0])
-			} else if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(map[string]any{"removed": args[0]})
-			}
-			fmt.Fprintf(a.stdout, "%s is out of service; its readings are kept.\n", args[0])
-			return nil
+			return a.withStore(cmd, func(ctx context.Context, cfg *edge.Config, s *edge.Store) error {
+				if err := s.RemoveDevice(ctx, args[0]); errors.Is(err, edge.ErrNotFound) {
+					return fmt.Errorf("no device %q in service; 'healthpost device list' shows them", args[0])
+				} else if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(map[string]any{"removed": args[0]})
+				}
+				fmt.Fprintf(a.stdout, "%s is out of service; its readings are kept.\n", args[0])
+				return nil
+			})
 		},
 	}
 }
@@ -176,78 +155,71 @@ func (a *app) deviceTestCommand() *cobra.Command {
 			if len(args) != 1 {
 				return usageError("device name required", `healthpost device test "BP monitor 1"`)
 			}
-			cfg, err := a.loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := a.openStore(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer s.Close(cmd.Context())
-			d, err := s.Device(cmd.Context(), args[0])
-			if errors.Is(err, edge.ErrNotFound) {
-				return fmt.Errorf("no device %q; 'healthpost device list' shows them", args[0])
-			} else if err != nil {
-				return err
-			}
-			var checks []edge.Check
-			add := func(name, status, format string, args ...any) {
-				checks = append(checks, edge.Check{Name: name, Status: status, Detail: fmt.Sprintf(format, args...)})
-			}
-			st, err := devices.ParseSettings(d)
-			if err != nil {
-				add("settings", edge.CheckFail, "%v", err)
-			} else {
-				add("settings", edge.CheckOK, "%s over %s, codec %s", d.Kind, d.Transport, d.Codec)
-			}
-			switch d.Transport {
-			case "serial":
-				if _, err := os.Stat(st.Port); err != nil {
-					add("port", edge.CheckFail, "%s is not there; plug in the cable, or check the port name ('healthpost doctor' lists the serial ports present)", st.Port)
-				} else {
-					add("port", edge.CheckOK, "%s is present, %d baud %d%s%d", st.Port, st.Baud, st.DataBits, st.Parity[:1], st.StopBits)
-				}
-			case "mllp":
-				if l, err := net.Listen("tcp", st.Listen); err != nil && !edge.DataDirLocked(cfg.DataDir) {
-					add("listen", edge.CheckFail, "%s is in use by another program: %v", st.Listen, err)
-				} else {
-					if l != nil {
-						l.Close()
-					}
-					add("listen", edge.CheckOK, "%s is available to the node", st.Listen)
-				}
-			case "mqtt":
-				if d.HasSecret {
-					add("credentials", edge.CheckOK, "the device has a password (username %q)", d.Name)
-				} else {
-					add("credentials", edge.CheckFail, "no password; remove and add the device again to get one")
-				}
-			}
-			switch {
-			case d.LastSeenAt.IsZero():
-				add("last seen", edge.CheckWarn, "the node has not heard from it yet")
-			default:
-				add("last seen", edge.CheckOK, "%s ago (%d frames, %d readings, %d errors)", time.Since(d.LastSeenAt).Round(time.Second), d.Frames, d.Readings, d.Errors)
-			}
-			if d.LastError != "" {
-				add("last problem", edge.CheckWarn, "%s", d.LastError)
-			}
-			if a.json {
-				if err := a.printJSON(map[string]any{"device": d, "checks": checks, "ok": edge.Healthy(checks)}); err != nil {
+			return a.withStore(cmd, func(ctx context.Context, cfg *edge.Config, s *edge.Store) error {
+				d, err := s.Device(cmd.Context(), args[0])
+				if errors.Is(err, edge.ErrNotFound) {
+					return fmt.Errorf("no device %q; 'healthpost device list' shows them", args[0])
+				} else if err != nil {
 					return err
 				}
-			} else {
-				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				for _, c := range checks {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", map[string]string{"ok": "OK", "warn": "WARN", "fail": "FAIL"}[c.Status], c.Name, c.Detail)
+				var checks []edge.Check
+				add := func(name, status, format string, args ...any) {
+					checks = append(checks, edge.Check{Name: name, Status: status, Detail: fmt.Sprintf(format, args...)})
 				}
-				tw.Flush()
-			}
-			if !edge.Healthy(checks) {
-				return &exitError{code: 3, err: fmt.Errorf("%s needs attention; see the FAIL lines above", d.Name)}
-			}
-			return nil
+				st, err := devices.ParseSettings(d)
+				if err != nil {
+					add("settings", edge.CheckFail, "%v", err)
+				} else {
+					add("settings", edge.CheckOK, "%s over %s, codec %s", d.Kind, d.Transport, d.Codec)
+				}
+				switch d.Transport {
+				case "serial":
+					if _, err := os.Stat(st.Port); err != nil {
+						add("port", edge.CheckFail, "%s is not there; plug in the cable, or check the port name ('healthpost doctor' lists the serial ports present)", st.Port)
+					} else {
+						add("port", edge.CheckOK, "%s is present, %d baud %d%s%d", st.Port, st.Baud, st.DataBits, st.Parity[:1], st.StopBits)
+					}
+				case "mllp":
+					if l, err := net.Listen("tcp", st.Listen); err != nil && !edge.DataDirLocked(cfg.DataDir) {
+						add("listen", edge.CheckFail, "%s is in use by another program: %v", st.Listen, err)
+					} else {
+						if l != nil {
+							l.Close()
+						}
+						add("listen", edge.CheckOK, "%s is available to the node", st.Listen)
+					}
+				case "mqtt":
+					if d.HasSecret {
+						add("credentials", edge.CheckOK, "the device has a password (username %q)", d.Name)
+					} else {
+						add("credentials", edge.CheckFail, "no password; remove and add the device again to get one")
+					}
+				}
+				switch {
+				case d.LastSeenAt.IsZero():
+					add("last seen", edge.CheckWarn, "the node has not heard from it yet")
+				default:
+					add("last seen", edge.CheckOK, "%s ago (%d frames, %d readings, %d errors)", time.Since(d.LastSeenAt).Round(time.Second), d.Frames, d.Readings, d.Errors)
+				}
+				if d.LastError != "" {
+					add("last problem", edge.CheckWarn, "%s", d.LastError)
+				}
+				if a.json {
+					if err := a.printJSON(map[string]any{"device": d, "checks": checks, "ok": edge.Healthy(checks)}); err != nil {
+						return err
+					}
+				} else {
+					tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+					for _, c := range checks {
+						fmt.Fprintf(tw, "%s\t%s\t%s\n", map[string]string{"ok": "OK", "warn": "WARN", "fail": "FAIL"}[c.Status], c.Name, c.Detail)
+					}
+					tw.Flush()
+				}
+				if !edge.Healthy(checks) {
+					return &exitError{code: 3, err: fmt.Errorf("%s needs attention; see the FAIL lines above", d.Name)}
+				}
+				return nil
+			})
 		},
 	}
 }

@@ -143,6 +143,22 @@ func (a *app) openStore(ctx context.Context, cfg *edge.Config) (*edge.Store, err
 	return s, nil
 }
 
+// withStore loads the config, opens the store for a one-off command, runs fn
+// with the operator as the audited actor, and closes the store.
+func (a *app) withStore(cmd *cobra.Command, fn func(ctx context.Context, cfg *edge.Config, s *edge.Store) error) error {
+	cfg, err := a.loadConfig(cmd)
+	if err != nil {
+		return err
+	}
+	ctx := operator(cmd.Context())
+	s, err := a.openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close(ctx)
+	return fn(ctx, cfg, s)
+}
+
 // operator is the actor of CLI commands in the audit log.
 func operator(ctx context.Context) context.Context {
 	return edge.WithActor(ctx, edge.Actor{Kind: edge.ActorSystem, ID: "cli"})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -48,35 +49,27 @@ once: write it down and give it to the user.`,
 				return usageError("--role required (health-worker, doctor, admin or technician)", "healthpost user add "+args[0]+" --role health-worker")
 			}
 			u.Username = strings.ToLower(args[0])
-			cfg, err := a.loadConfig(cmd)
-			if err != nil {
-				return err
-			}
 			pw, generated, err := a.readPassword(stdin)
 			if err != nil {
 				return err
 			}
-			ctx := operator(cmd.Context())
-			s, err := a.openStore(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer s.Close(ctx)
-			if err := s.CreateUser(ctx, &u, pw); err != nil {
-				return explainFieldErrors(err)
-			}
-			if a.json {
-				out := map[string]any{"user": u}
-				if generated {
-					out["password"] = pw
+			return a.withStore(cmd, func(ctx context.Context, cfg *edge.Config, s *edge.Store) error {
+				if err := s.CreateUser(ctx, &u, pw); err != nil {
+					return explainFieldErrors(err)
 				}
-				return a.printJSON(out)
-			}
-			fmt.Fprintf(a.stdout, "Added %s (%s).\n", u.Username, u.Role)
-			if generated {
-				fmt.Fprintf(a.stdout, "Password: %s\nIt is shown only now; give it to the user.\n", pw)
-			}
-			return nil
+				if a.json {
+					out := map[string]any{"user": u}
+					if generated {
+						out["password"] = pw
+					}
+					return a.printJSON(out)
+				}
+				fmt.Fprintf(a.stdout, "Added %s (%s).\n", u.Username, u.Role)
+				if generated {
+					fmt.Fprintf(a.stdout, "Password: %s\nIt is shown only now; give it to the user.\n", pw)
+				}
+				return nil
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -94,35 +87,28 @@ func (a *app) userListCommand() *cobra.Command {
 		Short: "List users",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := a.loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := a.openStore(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer s.Close(cmd.Context())
-			users, err := s.Users(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if a.json {
-				if users == nil {
-					users = []edge.User{}
+			return a.withStore(cmd, func(ctx context.Context, cfg *edge.Config, s *edge.Store) error {
+				users, err := s.Users(cmd.Context())
+				if err != nil {
+					return err
 				}
-				return a.printJSON(users)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "USERNAME\tROLE\tNAME\tHPR ID\tSTATUS")
-			for _, u := range users {
-				status := "active"
-				if u.Disabled {
-					status = "disabled"
+				if a.json {
+					if users == nil {
+						users = []edge.User{}
+					}
+					return a.printJSON(users)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.Role, u.DisplayName, u.HPRID, status)
-			}
-			return tw.Flush()
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "USERNAME\tROLE\tNAME\tHPR ID\tSTATUS")
+				for _, u := range users {
+					status := "active"
+					if u.Disabled {
+						status = "disabled"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.Role, u.DisplayName, u.HPRID, status)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 }
@@ -136,35 +122,27 @@ func (a *app) userPasswdCommand() *cobra.Command {
 			if len(args) != 1 {
 				return usageError("username required", "healthpost user passwd asha.kumari")
 			}
-			cfg, err := a.loadConfig(cmd)
-			if err != nil {
-				return err
-			}
 			pw, generated, err := a.readPassword(stdin)
 			if err != nil {
 				return err
 			}
-			ctx := operator(cmd.Context())
-			s, err := a.openStore(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer s.Close(ctx)
-			if err := s.SetPassword(ctx, strings.ToLower(args[0]), pw); err != nil {
-				return explainUserError(args[0], explainFieldErrors(err))
-			}
-			if a.json {
-				out := map[string]any{"username": args[0]}
-				if generated {
-					out["password"] = pw
+			return a.withStore(cmd, func(ctx context.Context, cfg *edge.Config, s *edge.Store) error {
+				if err := s.SetPassword(ctx, strings.ToLower(args[0]), pw); err != nil {
+					return explainUserError(args[0], explainFieldErrors(err))
 				}
-				return a.printJSON(out)
-			}
-			fmt.Fprintf(a.stdout, "Password of %s changed.\n", args[0])
-			if generated {
-				fmt.Fprintf(a.stdout, "New password: %s\nIt is shown only now.\n", pw)
-			}
-			return nil
+				if a.json {
+					out := map[string]any{"username": args[0]}
+					if generated {
+						out["password"] = pw
+					}
+					return a.printJSON(out)
+				}
+				fmt.Fprintf(a.stdout, "Password of %s changed.\n", args[0])
+				if generated {
+					fmt.Fprintf(a.stdout, "New password: %s\nIt is shown only now.\n", pw)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&stdin, "password-stdin", false, "read the password from the first line of standard input")
@@ -179,24 +157,16 @@ func (a *app) userDisableCommand() *cobra.Command {
 			if len(args) != 1 {
 				return usageError("username required", "healthpost user disable asha.kumari")
 			}
-			cfg, err := a.loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			ctx := operator(cmd.Context())
-			s, err := a.openStore(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer s.Close(ctx)
-			if err := s.DisableUser(ctx, strings.ToLower(args[0])); err != nil {
-				return explainUserError(args[0], err)
-			}
-			if a.json {
-				return a.printJSON(map[string]any{"username": args[0], "disabled": true})
-			}
-			fmt.Fprintf(a.stdout, "%s can no longer sign in.\n", args[0])
-			return nil
+			return a.withStore(cmd, func(ctx context.Context, cfg *edge.Config, s *edge.Store) error {
+				if err := s.DisableUser(ctx, strings.ToLower(args[0])); err != nil {
+					return explainUserError(args[0], err)
+				}
+				if a.json {
+					return a.printJSON(map[string]any{"username": args[0], "disabled": true})
+				}
+				fmt.Fprintf(a.stdout, "%s can no longer sign in.\n", args[0])
+				return nil
+			})
 		},
 	}
 }
