@@ -1,0 +1,135 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+)
+
+// ActionEncounterUpdate is the audit action of changing a draft encounter.
+const ActionEncounterUpdate = "encounter.update"
+
+// SaveEncounter saves the visit form in one transaction: it creates the
+// draft (e.ID empty) or replaces a draft's complaint, notes, typed
+// observations, diagnoses and prescriptions; attaches the patient's device
+// observations listed in attach (readings taken during the visit); and with
+// finalize closes the encounter and adds its outbox rows, as
+// FinalizeEncounter does. A final encounter cannot be saved again: it is
+// corrected by an amendment.
+func (s *Store) SaveEncounter(ctx context.Context, e *Encounter, attach []string, finalize bool) error {
+	e.Status = EncounterDraft
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	if err := s.refuseIfCritical(); err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx *Tx) error {
+		if tx.actor.Kind == "" {
+			return ErrNoActor
+		}
+		if e.ID == "" {
+			if err := createEncounter(ctx, tx, e); err != nil {
+				return err
+			}
+			if err := tx.audit(ActionEncounterCreate, "encounter", e.ID, e.PatientID, "status=draft"); err != nil {
+				return err
+			}
+		} else if err := updateDraft(ctx, tx, e); err != nil {
+			return err
+		}
+		for _, id := range attach {
+			// Only the patient's own device observations not yet in a visit.
+			if _, err := tx.exec(`UPDATE observations SET encounter_id = ? WHERE id = ? AND patient_id = ?
+				AND encounter_id IS NULL AND source = 'device'`, e.ID, id, e.PatientID); err != nil {
+				return fmt.Errorf("attach observation: %w", err)
+			}
+		}
+		if !finalize {
+			return nil
+		}
+		if _, err := tx.exec(`UPDATE encounters SET status = 'final', ended_at = coalesce(ended_at, ?), updated_at = ?
+			WHERE id = ?`, tx.Now(), tx.Now(), e.ID); err != nil {
+			return fmt.Errorf("finalize encounter: %w", err)
+		}
+		if err := tx.audit(ActionEncounterFinal, "encounter", e.ID, e.PatientID, ""); err != nil {
+			return err
+		}
+		saved, err := readEncounter(ctx, tx, e.ID)
+		if err != nil {
+			return err
+		}
+		*e = saved
+		return appendEncounterOutbox(tx, e)
+	})
+}
+
+// updateDraft replaces a draft's fields and parts; device observations
+// attached to it stay.
+func updateDraft(ctx context.Context, tx *Tx, e *Encounter) error {
+	old, err := readEncounter(ctx, tx, e.ID)
+	if err != nil {
+		return err
+	}
+	if old.PatientID != e.PatientID {
+		return fmt.Errorf("encounter %s belongs to another patient: %w", e.ID, ErrNotFound)
+	}
+	if old.Status != EncounterDraft {
+		return &Error{Code: "encounter_final", Message: "this visit is already finalized and cannot be changed",
+			Hint: "record a correction as an amendment"}
+	}
+	e.StartedAt, e.CreatedAt, e.Version = old.StartedAt, old.CreatedAt, old.Version
+	if _, err := tx.exec(`UPDATE encounters SET type = ?, practitioner_id = ?, complaint = ?, notes = ?, updated_at = ?
+		WHERE id = ?`, e.Type, nullString(e.PractitionerID), e.Complaint, e.Notes, tx.Now(), e.ID); err != nil {
+		return fmt.Errorf("update encounter: %w", err)
+	}
+	for _, q := range []string{
+		`DELETE FROM observations WHERE encounter_id = ? AND source = 'manual'`,
+		`DELETE FROM diagnoses WHERE encounter_id = ?`,
+		`DELETE FROM prescriptions WHERE encounter_id = ?`,
+	} {
+		if _, err := tx.exec(q, e.ID); err != nil {
+			return fmt.Errorf("replace encounter parts: %w", err)
+		}
+	}
+	for i := range e.Observations {
+		o := &e.Observations[i]
+		o.ID = NewID()
+		if o.Source == "" {
+			o.Source = "manual"
+		}
+		if o.EffectiveAt.IsZero() {
+			o.EffectiveAt = tx.now
+		}
+		if _, err := tx.exec(`INSERT INTO observations (id, patient_id, encounter_id, loinc, value, value_text,
+			unit, effective_at, source, device_id, created_at, node_seq, clock_suspect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			o.ID, e.PatientID, e.ID, o.LOINC, o.Value, o.ValueText, o.Unit, o.EffectiveAt.UnixMilli(), o.Source,
+			nullString(o.DeviceID), tx.Now(), tx.NextSeq(), tx.Suspect()); err != nil {
+			return fmt.Errorf("save observation %d: %w", i, err)
+		}
+	}
+	for i := range e.Diagnoses {
+		d := &e.Diagnoses[i]
+		d.ID = NewID()
+		if d.System == "" {
+			d.System = ICD10System
+		}
+		if _, err := tx.exec(`INSERT INTO diagnoses (id, encounter_id, system, code, display, created_at, node_seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, d.ID, e.ID, d.System, d.Code, d.Display, tx.Now(), tx.NextSeq()); err != nil {
+			return fmt.Errorf("save diagnosis %d: %w", i, err)
+		}
+	}
+	for i := range e.Prescriptions {
+		p := &e.Prescriptions[i]
+		p.ID = NewID()
+		var days any
+		if p.DurationDays > 0 {
+			days = p.DurationDays
+		}
+		if _, err := tx.exec(`INSERT INTO prescriptions (id, encounter_id, drug, strength, dose, frequency,
+			duration_days, instructions, created_at, node_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.ID, e.ID, p.Drug, p.Strength, p.Dose, p.Frequency, days, p.Instructions, tx.Now(), tx.NextSeq()); err != nil {
+			return fmt.Errorf("save prescription %d: %w", i, err)
+		}
+	}
+	return tx.audit(ActionEncounterUpdate, "encounter", e.ID, e.PatientID, "")
+}
