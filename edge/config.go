@@ -30,6 +30,7 @@ type Config struct {
 	MQTT     MQTTConfig     `toml:"mqtt"`
 	Storage  StorageConfig  `toml:"storage"`
 	Log      LogConfig      `toml:"log"`
+	Upstream UpstreamConfig `toml:"upstream"`
 
 	// File is the config file that was read, or "" for none.
 	File string `toml:"-"`

@@ -1,0 +1,115 @@
+package syncq_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/syncq"
+	"github.com/healthpost/healthpost/syncq/synctest"
+)
+
+func TestEngine_ExactlyOnceThroughFaults(t *testing.T) {
+	encounters := 2000
+	if longRun() {
+		encounters = 10000
+	}
+	for _, tc := range []struct {
+		name  string
+		mode  string
+		batch int
+		n     int
+	}{
+		{"PutBatch", edge.UpstreamModePut, 20, encounters},
+		{"ConditionalOneByOne", edge.UpstreamModeConditional, 1, encounters / 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Ensure every document reaches the hub exactly once, each
+			// patient's in the order written, through a proxy failing 30 %
+			// of requests in every way it knows (resets, 5xx, 429, lies,
+			// answers lost after the hub stored the document).
+			path := filepath.Join(t.TempDir(), edge.DBFileName)
+			s := MustOpenStoreAt(t, path)
+			docs := MustSeed(t, s, max(tc.n/10, 10), tc.n)
+			h := MustOpenHub(t)
+			p := MustProxy(t, h.URL, synctest.Faults{Rate: 0.3, RetryAfter: 7, Latency: time.Millisecond}, 1)
+			e := NewTestEngine(t, s, p.URL, h.Token)
+			e.Client.Mode = tc.mode
+			e.BatchSize = tc.batch
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+			defer cancel()
+			start := time.Now()
+			if err := e.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+			MustWaitDrained(t, ctx, e, s)
+			if err := e.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			elapsed := time.Since(start)
+			if got := MustVerifyExactlyOnce(t, path, h.Store); got != docs {
+				t.Fatalf("verified %d documents, seeded %d", got, docs)
+			}
+			counts, _ := p.Counts()
+			for _, f := range synctest.AllFaults {
+				if counts[f] == 0 {
+					t.Errorf("fault %s was never injected", f)
+				}
+			}
+			slept, _ := e.Clock.(*synctest.AutoClock).Slept()
+			t.Logf("%d encounters, %d documents in %v; proxy: %s; virtual backoff %v", tc.n, docs, elapsed.Round(time.Millisecond), p.CountsString(), slept.Round(time.Second))
+		})
+	}
+}
+
+func TestEngine_UnprovenAnswerNeverDelivers(t *testing.T) {
+	for _, f := range []synctest.Fault{
+		synctest.FaultLie, synctest.FaultGarbage, synctest.FaultTruncate, synctest.FaultMismatch,
+		synctest.FaultDropAfter, synctest.FaultSlow, synctest.Fault502HTML, synctest.FaultCaptive400,
+		synctest.Fault503, synctest.FaultReset, synctest.Fault429,
+	} {
+		for _, batch := range []int{1, 5} {
+			t.Run(string(f)+map[int]string{1: "/single", 5: "/batch"}[batch], func(t *testing.T) {
+				// Ensure an answer that does not prove the document was
+				// stored leaves it pending and not quarantined, and that it
+				// is delivered once, and only once, when the answers are good.
+				path := filepath.Join(t.TempDir(), edge.DBFileName)
+				s := MustOpenStoreAt(t, path)
+				docs := MustSeed(t, s, 5, 5)
+				h := MustOpenHub(t)
+				p := MustProxy(t, h.URL, synctest.Faults{}, 2)
+				e := NewTestEngine(t, s, p.URL, h.Token)
+				e.BatchSize = batch
+				e.Client.Timeout = 300 * time.Millisecond // FaultSlow waits for the client to give up
+				ctx := context.Background()
+				if _, err := e.Drain(ctx, syncq.DrainOptions{}); err != nil { // probe and learn batch support
+					t.Fatal(err)
+				}
+				before := docs
+				docs += MustSeed(t, s, 5, 5)
+				p.SetFaults(synctest.Faults{Rate: 1, Kinds: []synctest.Fault{f}})
+				e.Drain(ctx, syncq.DrainOptions{})
+				raw := MustRawDB(t, path)
+				if got := MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'delivered'`); got != before {
+					t.Fatalf("delivered=%d after a %s answer, want the %d of before", got, f, before)
+				}
+				if got := MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'quarantined'`); got != 0 {
+					t.Fatalf("quarantined=%d after a %s answer, want 0", got, f)
+				}
+				st := e.Status()
+				if st.LastError == "" {
+					t.Fatalf("no last error after a %s answer", f)
+				}
+				p.SetFaults(synctest.Faults{})
+				if _, err := e.Drain(ctx, syncq.DrainOptions{Expedite: true, Wait: true}); err != nil {
+					t.Fatal(err)
+				}
+				if got := MustVerifyExactlyOnce(t, path, h.Store); got != docs {
+					t.Fatalf("verified %d documents, want %d", got, docs)
+				}
+			})
+		}
+	}
+}
