@@ -1,0 +1,417 @@
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/healthpost/healthpost/devices"
+	"github.com/healthpost/healthpost/devices/senml"
+	"github.com/healthpost/healthpost/edge"
+)
+
+// Defaults for the broker's settings.
+const (
+	DefaultListen = ":1883"
+	// DefaultIngestTimeout bounds how long a publish waits for its readings
+	// to commit. Past it the publish is refused (no PUBACK) and the device
+	// sends it again later; a replay is recognised by its message ID.
+	DefaultIngestTimeout = 30 * time.Second
+	// DefaultMaxPacketSize is the largest MQTT packet accepted: a full
+	// payload plus room for the topic and properties.
+	DefaultMaxPacketSize = senml.MaxPayload + 4096
+	// DefaultMaxClients caps connections, so a broken device reconnecting in
+	// a loop cannot exhaust the node's memory.
+	DefaultMaxClients = 500
+	// DefaultSessionExpiry is how long the broker keeps the session of a
+	// device that went away (its unacknowledged messages, its subscriptions).
+	DefaultSessionExpiry = 24 * time.Hour
+	// DefaultLogInterval is how often one device's repeating problem is logged.
+	DefaultLogInterval = time.Minute
+)
+
+// MQTT 5 reason codes of a negative PUBACK, for payloads that resending will
+// not fix. MQTT 3.1.1 has no negative PUBACK: those payloads get none.
+var (
+	codePayloadInvalid = packets.ErrPayloadFormatInvalid                                 // 0x99
+	codeNoKnownCode    = packets.Code{Code: 0x83, Reason: "no value with a known code"} // implementation specific error
+)
+
+// Broker is the embedded MQTT broker devices publish to. Devices log in with
+// their registered name and token; each may publish and subscribe only under
+// its own topic prefix. A QoS 1 publish to a device's readings topic is
+// decoded and its readings committed inside mochi's OnPublish hook, so the
+// PUBACK, which mochi writes after the hook returns, follows the commit
+// (invariant 1). A publish whose readings did not commit gets no PUBACK.
+type Broker struct {
+	// Listen is the TCP address devices connect to.
+	Listen string
+	// NodeID is this node's ID, the second level of every topic.
+	NodeID string
+	// IngestTimeout bounds the wait for a publish's commit.
+	IngestTimeout time.Duration
+	// MaxPacketSize is the largest packet accepted, in bytes.
+	MaxPacketSize int
+	// MaxClients caps simultaneous connections.
+	MaxClients int
+	// SessionExpiry is how long a departed device's session is kept.
+	SessionExpiry time.Duration
+	// LogInterval is how often one device's repeating problem is logged.
+	LogInterval time.Duration
+
+	Store    *edge.Store
+	Ingestor *devices.Ingestor
+	Logger   *slog.Logger
+
+	server  *mochi.Server
+	tcp     *listeners.TCP
+	limit   *limiter
+	closing atomic.Bool
+
+	// ctx ends when Close gives up waiting; commits in progress then stop
+	// waiting and their publishes are refused.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	devices map[string]*deviceInfo // by device name = MQTT username
+	live    map[*mochi.Client]bool // connections whose session was established
+	online  map[string]int         // live connections per device name
+}
+
+// NewBroker returns an embedded broker for cfg.Listen (DefaultListen when
+// empty) serving node nodeID. Adjust its fields, then Open it.
+func NewBroker(store *edge.Store, in *devices.Ingestor, logger *slog.Logger, cfg edge.MQTTConfig, nodeID string) *Broker {
+	listen := cfg.Listen
+	if listen == "" {
+		listen = DefaultListen
+	}
+	return &Broker{
+		Listen:        listen,
+		NodeID:        nodeID,
+		IngestTimeout: DefaultIngestTimeout,
+		MaxPacketSize: DefaultMaxPacketSize,
+		MaxClients:    DefaultMaxClients,
+		SessionExpiry: DefaultSessionExpiry,
+		LogInterval:   DefaultLogInterval,
+		Store:         store,
+		Ingestor:      in,
+		Logger:        logger.With(edge.LogKeySubsystem, "mqtt"),
+	}
+}
+
+// Open starts listening (synchronously, so a busy port fails Open) and
+// serves devices in the background.
+func (b *Broker) Open(ctx context.Context) error {
+	if !validNodeID(b.NodeID) {
+		return fmt.Errorf("MQTT broker: node ID %q cannot be a topic level; set facility.node_id without / + #", b.NodeID)
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.limit = &limiter{interval: b.LogInterval}
+	b.devices = map[string]*deviceInfo{}
+	b.live = map[*mochi.Client]bool{}
+	b.online = map[string]int{}
+
+	caps := mochi.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = uint32(b.MaxPacketSize)
+	caps.MaximumClients = int64(b.MaxClients)
+	caps.MaximumSessionExpiryInterval = uint32(b.SessionExpiry / time.Second)
+	caps.MaximumMessageExpiryInterval = int64(b.SessionExpiry / time.Second)
+	b.server = mochi.New(&mochi.Options{
+		Capabilities: caps,
+		InlineClient: true, // the broker publishes devices' retained status itself
+		Logger:       slog.New(brokerLogHandler{b.Logger.Handler()}),
+	})
+	if err := b.server.AddHook(&hook{b: b}, nil); err != nil {
+		return fmt.Errorf("MQTT broker: %w", err)
+	}
+	b.tcp = listeners.NewTCP(listeners.Config{ID: "devices", Address: b.Listen})
+	if err := b.server.AddListener(b.tcp); err != nil {
+		b.cancel()
+		return fmt.Errorf("MQTT broker: listen on %s: %w; is another MQTT broker (mosquitto?) running? Stop it, or set mqtt.listen to another address", b.Listen, err)
+	}
+	if err := b.server.Serve(); err != nil {
+		b.tcp.Close(func(string) {})
+		b.cancel()
+		return fmt.Errorf("MQTT broker: %w", err)
+	}
+	b.Logger.Info("MQTT broker listening", "addr", b.Addr(), "readings_topic", ReadingsTopic(b.NodeID, "<device name>"))
+	return nil
+}
+
+// Addr is the address the broker listens on (with the real port when Listen
+// asked for port 0).
+func (b *Broker) Addr() string { return b.tcp.Address() }
+
+// Close disconnects every device and stops listening. Publishes whose
+// readings are committing finish first, so their devices get their PUBACK;
+// if ctx ends first, they stop waiting and get none.
+func (b *Broker) Close(ctx context.Context) error {
+	if b.server == nil {
+		return nil
+	}
+	b.closing.Store(true)
+	done := make(chan struct{})
+	go func() {
+		b.server.Close() // waits for every client's goroutine, so for its hook
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		b.cancel()
+		<-done
+	}
+	b.cancel()
+	return nil
+}
+
+// device returns what the broker knows of the device logged in as cl.
+func (b *Broker) device(cl *mochi.Client) *deviceInfo {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.devices[string(cl.Properties.Username)]
+}
+
+// publishStatus sets a device's retained status topic.
+func (b *Broker) publishStatus(name, status string) {
+	if b.closing.Load() {
+		return
+	}
+	if err := b.server.Publish(StatusTopic(b.NodeID, name), []byte(status), true, 1); err != nil {
+		b.Logger.Warn("could not publish device status", edge.LogKeyDevice, name, "err", err)
+	}
+}
+
+// hook is the broker's mochi hook: login, topic permissions, readings and
+// device status.
+type hook struct {
+	mochi.HookBase
+	b *Broker
+}
+
+func (h *hook) ID() string { return "healthpost-devices" }
+
+func (h *hook) Provides(event byte) bool {
+	return bytes.Contains([]byte{
+		mochi.OnConnectAuthenticate,
+		mochi.OnACLCheck,
+		mochi.OnPublish,
+		mochi.OnSessionEstablished,
+		mochi.OnDisconnect,
+	}, []byte{event})
+}
+
+// Init takes no configuration: everything comes from the Broker.
+func (h *hook) Init(config any) error {
+	if config != nil {
+		return errors.New("the healthpost devices hook takes no configuration")
+	}
+	return nil
+}
+
+// OnConnectAuthenticate lets a device in when its username is a registered,
+// enabled MQTT device and its password that device's token. Anonymous
+// connections are refused. A last will must stay under the device's prefix
+// (mochi publishes wills without an ACL check), and a client ID held by
+// another device's session cannot be taken over.
+func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	b := h.b
+	remote := remoteIP(cl)
+	user := string(pk.Connect.Username)
+	refuse := func(key, msg string, args ...any) bool {
+		b.limit.log(b.Logger, slog.LevelWarn, "refuse:"+key+":"+remote, msg, append(args, "remote", remote)...)
+		return false
+	}
+	if user == "" {
+		return refuse("anonymous", "MQTT connection without a username refused; a device logs in with its registered name and its token (shown by healthpost device add)")
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	dev, err := b.Store.AuthenticateDevice(ctx, user, string(pk.Connect.Password))
+	if err != nil {
+		return refuse("login", "MQTT login refused: no enabled device with that name and token; check the device's settings or issue a new token", edge.LogKeyDevice, clip(user, 64))
+	}
+	info, err := loadDevice(dev)
+	if err != nil {
+		return refuse("device:"+dev.Name, "MQTT login refused: "+err.Error(), edge.LogKeyDevice, dev.Name)
+	}
+	prefix := DevicePrefix(b.NodeID, dev.Name)
+	if pk.Connect.WillFlag && !strings.HasPrefix(pk.Connect.WillTopic, prefix) {
+		return refuse("will:"+dev.Name, fmt.Sprintf("MQTT login refused: %s set its last will on a topic outside its own; use %s", dev.Name, StatusTopic(b.NodeID, dev.Name)), edge.LogKeyDevice, dev.Name)
+	}
+	if id := pk.Connect.ClientIdentifier; id != "" {
+		if other, ok := b.server.Clients.Get(id); ok && string(other.Properties.Username) != user {
+			return refuse("clientid:"+dev.Name, fmt.Sprintf("MQTT login refused: %s used a client ID that another device holds; give each device its own client ID", dev.Name), edge.LogKeyDevice, dev.Name)
+		}
+	}
+	b.mu.Lock()
+	b.devices[dev.Name] = info
+	b.mu.Unlock()
+	return true
+}
+
+// OnACLCheck allows a device to publish and subscribe only under
+// healthpost/<node>/devices/<its name>/, and to subscribe to the other
+// devices' status topics.
+func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
+	if cl.Net.Inline {
+		return true
+	}
+	d := h.b.device(cl)
+	if d == nil {
+		return false
+	}
+	if strings.HasPrefix(topic, DevicePrefix(h.b.NodeID, d.dev.Name)) {
+		return true
+	}
+	if !write {
+		// Any device may watch which devices are online (a dashboard
+		// display); status is no PHI.
+		if topic == StatusFilter(h.b.NodeID) {
+			return true
+		}
+		if _, level, ok := parseDeviceTopic(h.b.NodeID, topic); ok && level == StatusLevel && !strings.ContainsAny(topic, "+#") {
+			return true
+		}
+	}
+	verb := "subscribe to"
+	if write {
+		verb = "publish to"
+	}
+	h.b.limit.log(h.b.Logger, slog.LevelWarn, "acl:"+d.dev.Name, fmt.Sprintf("%s tried to %s a topic outside its own; it may use only %s#", d.dev.Name, verb, DevicePrefix(h.b.NodeID, d.dev.Name)), edge.LogKeyDevice, d.dev.Name)
+	return false
+}
+
+// OnPublish commits the readings of a publish to a device's readings topic
+// before mochi acknowledges it. mochi's processPublish (server.go) calls
+// this hook and only after it returns writes the PUBACK; on
+// packets.ErrRejectPacket it returns without writing any. So:
+//
+//   - readings committed: CodeSuccessIgnore, a normal PUBACK; the reading is
+//     not retained nor passed to subscribers (it is PHI and lives in the
+//     store);
+//   - not committed: ErrRejectPacket, no PUBACK on MQTT 3.1.1 or 5, and the
+//     device sends it again;
+//   - unreadable or no known code (counted, kept raw): on MQTT 5 a PUBACK
+//     with a failure reason code, so the device does not resend it; on
+//     3.1.1, which has no negative PUBACK, none (a plain error would be a
+//     success PUBACK there).
+func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	b := h.b
+	d := b.device(cl)
+	if d == nil {
+		return pk, packets.ErrRejectPacket
+	}
+	if pk.TopicName != ReadingsTopic(b.NodeID, d.dev.Name) {
+		return pk, nil // status and other topics under the device's prefix flow as usual
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, b.IngestTimeout)
+	defer cancel()
+	payload := bytes.Clone(pk.Payload) // the store keeps the raw frame
+	o, _, problem := ingest(ctx, b.Ingestor, d, payload, time.Now())
+	switch o {
+	case stored:
+		return pk, packets.CodeSuccessIgnore
+	case badPayload, noKnownCode:
+		b.limit.log(b.Logger, slog.LevelWarn, "payload:"+d.dev.Name, problem, edge.LogKeyDevice, d.dev.Name)
+		if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
+			if o == badPayload {
+				return pk, codePayloadInvalid
+			}
+			return pk, codeNoKnownCode
+		}
+		return pk, packets.ErrRejectPacket
+	default:
+		b.limit.log(b.Logger, slog.LevelError, "store:"+d.dev.Name, problem, edge.LogKeyDevice, d.dev.Name)
+		return pk, packets.ErrRejectPacket
+	}
+}
+
+// OnSessionEstablished marks the device connected and sets its retained
+// status to online.
+func (h *hook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
+	b := h.b
+	d := b.device(cl)
+	if d == nil {
+		return
+	}
+	b.mu.Lock()
+	b.live[cl] = true
+	b.online[d.dev.Name]++
+	b.mu.Unlock()
+	b.Ingestor.SetStatus(d.dev, "connected over MQTT from "+remoteIP(cl))
+	b.Logger.Info(d.dev.Name+" connected", edge.LogKeyDevice, d.dev.Name, "remote", remoteIP(cl), "mqtt_version", cl.Properties.ProtocolVersion)
+	b.publishStatus(d.dev.Name, StatusOnline)
+}
+
+// OnDisconnect marks the device disconnected when its last connection goes,
+// and sets its retained status to offline (its last will, if it set one,
+// says the same). When a device reconnected before its old connection was
+// dropped, its status is set back to online after the old one's will.
+func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
+	b := h.b
+	b.mu.Lock()
+	if !b.live[cl] {
+		b.mu.Unlock()
+		return
+	}
+	delete(b.live, cl)
+	name := string(cl.Properties.Username)
+	b.online[name]--
+	left := b.online[name]
+	if left == 0 {
+		delete(b.online, name)
+	}
+	d := b.devices[name]
+	b.mu.Unlock()
+	if d == nil {
+		return
+	}
+	if left > 0 {
+		b.publishStatus(name, StatusOnline)
+		return
+	}
+	switch {
+	case b.closing.Load():
+		b.Ingestor.SetStatus(d.dev, "disconnected: the node stopped")
+	case err == nil:
+		b.Ingestor.SetStatus(d.dev, "disconnected")
+		b.Logger.Info(name+" disconnected", edge.LogKeyDevice, name)
+	default:
+		b.Ingestor.SetStatus(d.dev, name+" disconnected without saying goodbye; check its Wi-Fi and power")
+		b.limit.log(b.Logger, slog.LevelWarn, "lost:"+name, name+" disconnected; check its Wi-Fi and power", edge.LogKeyDevice, name)
+	}
+	b.publishStatus(name, StatusOffline)
+}
+
+// remoteIP is the device's IP address, without the port.
+func remoteIP(cl *mochi.Client) string {
+	host, _, err := net.SplitHostPort(cl.Net.Remote)
+	if err != nil {
+		return cl.Net.Remote
+	}
+	return host
+}
+
+// clip cuts an untrusted name for a log line.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,75 @@
+// Package mqtt brings device readings in over MQTT, either through a broker
+// embedded in the node (Broker, mochi-mqtt; the default, listening on
+// :1883, so devices need nothing else on the LAN) or from an external broker
+// such as mosquitto or EMQX (Subscriber, paho). Payloads are decoded by
+// package devices/senml and saved through devices.Ingestor.
+//
+// # Topics
+//
+// Every topic of node <node> (facility.node_id, or the ID the node
+// generated) lives under healthpost/<node>/; a device's under
+// healthpost/<node>/devices/<device-name>/, its name as registered
+// (healthpost device add). MQTT topics may hold spaces and non-ASCII
+// letters, so "BP monitor 2" is used as it is.
+//
+//	healthpost/<node>/devices/<device-name>/readings   QoS 1, not retained: the device publishes
+//	                                                   its readings (devices/senml/README.md)
+//	healthpost/<node>/devices/<device-name>/status     retained: "online" or "offline"; the device's
+//	                                                   last will, "offline" retained QoS 1, goes here
+//
+// The patient travels in the payload, never in the topic: brokers log
+// topics. A device logs in with its registered name as username and its
+// token (shown once by healthpost device add) as password, and should connect with a
+// persistent session (CleanSession=false) so that a publish the node did
+// not acknowledge is sent again when it reconnects.
+//
+// # The embedded broker
+//
+// Anonymous clients are refused. A device may publish and subscribe only
+// under its own prefix, and set a last will only there; it may also
+// subscribe to every device's status topic (.../devices/+/status), which
+// carries no PHI, so that a display can show which devices are online. The readings of a
+// QoS 1 publish are committed inside mochi's OnPublish hook; mochi writes
+// the PUBACK only after that hook returns, and writes none when the hook
+// returns packets.ErrRejectPacket (mochi v2.7.9 server.go, processPublish:
+// the hook at line 913, the reject branch at 916-917, the PUBACK at 942-952).
+// So a device's PUBACK means its readings are on disk, and a failed commit
+// gets no PUBACK, on MQTT 3.1.1 and 5 alike. The broker also publishes each
+// device's retained status itself when it connects and disconnects, and
+// records it on the device (devices.Ingestor.SetStatus).
+//
+// # An external broker
+//
+// With mqtt.broker set, the node connects as client healthpost-<node> with a
+// persistent session, subscribes with QoS 1 to
+// healthpost/<node>/devices/+/readings and .../+/status, and acknowledges
+// each message only after its readings committed. The broker must do the
+// checking the embedded broker does; for mosquitto:
+//
+//	# /etc/mosquitto/conf.d/healthpost.conf
+//	listener 1883
+//	allow_anonymous false
+//	password_file /etc/mosquitto/passwd     # mosquitto_passwd -b ... "BP monitor 2" <token>
+//	acl_file /etc/mosquitto/acl
+//	max_inflight_messages 100               # the node commits up to this many at once
+//
+//	# /etc/mosquitto/acl
+//	user healthpost-node                    # the node's own login (mqtt.username)
+//	topic read healthpost/<node>/devices/#
+//	pattern readwrite healthpost/<node>/devices/%u/#
+//
+// # What this package must never do
+//
+//   - acknowledge a reading before it committed (invariant 1): no PUBACK
+//     from the embedded broker, no acknowledgement to an external one, until
+//     devices.Ingestor.Ingest has returned nil;
+//   - acknowledge a reading that did not commit, even when the device or
+//     broker will never send it again: an unacknowledged message waits;
+//   - let one device publish as another, or read another's topics;
+//   - log PHI: mochi logs whole packets on some errors, so its log lines lose
+//     every packet attribute (brokerLogHandler); our lines carry device
+//     names, counts and plain sentences, never payloads, values or patient
+//     identifiers;
+//   - pass readings on: a committed reading is not retained by the broker
+//     nor forwarded to subscribers; it lives in the store.
+package mqtt
