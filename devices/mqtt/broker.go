@@ -44,7 +44,7 @@ const (
 // MQTT 5 reason codes of a negative PUBACK, for payloads that resending will
 // not fix. MQTT 3.1.1 has no negative PUBACK: those payloads get none.
 var (
-	codePayloadInvalid = packets.ErrPayloadFormatInvalid                                 // 0x99
+	codePayloadInvalid = packets.ErrPayloadFormatInvalid                                // 0x99
 	codeNoKnownCode    = packets.Code{Code: 0x83, Reason: "no value with a known code"} // implementation specific error
 )
 

@@ -7,7 +7,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -445,6 +444,12 @@ type Mosquitto struct {
 // file written here (plus extra lines), and waits for it to log that it runs.
 func MustStartMosquitto(tb testing.TB, extra ...string) *Mosquitto {
 	tb.Helper()
+	return MustStartMosquittoAt(tb, freePort(tb), extra...)
+}
+
+// MustStartMosquittoAt starts mosquitto listening on addr.
+func MustStartMosquittoAt(tb testing.TB, addr string, extra ...string) *Mosquitto {
+	tb.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		bin = "/usr/sbin/mosquitto"
@@ -453,7 +458,6 @@ func MustStartMosquitto(tb testing.TB, extra ...string) *Mosquitto {
 		}
 	}
 	dir := tb.TempDir()
-	addr := freePort(tb)
 	host, port, _ := net.SplitHostPort(addr)
 	conf := fmt.Sprintf("listener %s %s\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 100\n%s\n",
 		port, host, strings.Join(extra, "\n"))
@@ -512,5 +516,3 @@ func (m *Mosquitto) Stop() {
 		m.cmd.Process.Kill()
 	}
 }
-
-var errNoPacket = errors.New("no packet")

@@ -32,7 +32,9 @@ func StatusTopic(node, device string) string { return DevicePrefix(node, device)
 
 // ReadingsFilter matches every device's readings topic on a node; the
 // external-broker subscriber subscribes to it.
-func ReadingsFilter(node string) string { return TopicRoot + "/" + node + "/devices/+/" + ReadingsLevel }
+func ReadingsFilter(node string) string {
+	return TopicRoot + "/" + node + "/devices/+/" + ReadingsLevel
+}
 
 // StatusFilter matches every device's status topic on a node.
 func StatusFilter(node string) string { return TopicRoot + "/" + node + "/devices/+/" + StatusLevel }
