@@ -136,17 +136,20 @@ func (s *Session) Serve(ctx context.Context, rw Stream) error {
 			skipped = r.Skipped()
 			if !absorb && !errors.Is(err, hl7.ErrFrameTooLarge) && ctx.Err() == nil {
 				s.fail(ctx, s.rec.recent(), fmt.Sprintf("%s sent %d bytes that were not part of a complete HL7 message (noise, a message cut short, or a wrong baud rate); they were ignored", s.Device.Name, n))
+				s.rec.mark()
 			}
 			absorb = false
 		}
 		switch {
 		case err == nil:
+			s.rec.mark()
 			if err := s.answer(ctx, rw, frame); err != nil {
 				return err
 			}
 		case errors.Is(err, hl7.ErrFrameTooLarge):
 			skipped, absorb = r.Skipped(), true
 			s.fail(ctx, s.rec.recent(), fmt.Sprintf("%s sent an HL7 message larger than %d bytes; it was refused (AE)", s.Device.Name, r.MaxFrameSize))
+			s.rec.mark()
 			ack := hl7.BuildACK(nil, hl7.ACK{Code: hl7.AckError, Text: "Message too large", Err: err, Application: s.app(), Facility: s.Facility})
 			if err := s.write(rw, ack); err != nil {
 				return err
@@ -270,12 +273,14 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// recorder remembers the most recent bytes read through it, so a problem
-// report can keep what the device actually sent.
+// recorder remembers the bytes read through it since the last mark (the
+// most recent max of them), so a problem report keeps what the device sent
+// since the last message that was dealt with.
 type recorder struct {
-	r   io.Reader
-	max int
-	buf []byte
+	r     io.Reader
+	max   int
+	buf   []byte
+	start int // buf[start:] was read since the last mark
 }
 
 func newRecorder(r io.Reader, max int) *recorder { return &recorder{r: r, max: max} }
@@ -285,15 +290,20 @@ func (t *recorder) Read(p []byte) (int, error) {
 	if n > 0 {
 		t.buf = append(t.buf, p[:n]...)
 		if len(t.buf) > 2*t.max {
-			t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+			keep := max(t.start, len(t.buf)-t.max)
+			t.buf = append(t.buf[:0], t.buf[keep:]...)
+			t.start = max(t.start-keep, 0)
 		}
 	}
 	return n, err
 }
 
-// recent returns a copy of the last bytes read, at most max.
+// mark forgets what was read so far.
+func (t *recorder) mark() { t.buf, t.start = t.buf[:0], 0 }
+
+// recent returns a copy of the bytes read since the last mark, at most max.
 func (t *recorder) recent() []byte {
-	b := t.buf
+	b := t.buf[t.start:]
 	if len(b) > t.max {
 		b = b[len(b)-t.max:]
 	}

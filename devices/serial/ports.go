@@ -74,6 +74,7 @@ type Ports struct {
 	Location         *time.Location // device clocks; nil: devices.DeviceLocation
 	MaxFrameSize     int            // HL7 over serial; 0: mllp.DefaultMaxFrameSize
 	IngestTimeout    time.Duration  // bounds storing one message; 0: mllp.DefaultIngestTimeout
+	ASTMFrameTimeout time.Duration  // ASTM: wait for the next frame; 0: astm.DefaultFrameTimeout
 	LineRepeatWindow time.Duration  // 0 keeps every line
 	LineProblemDelay time.Duration  // 0 reports each bad line on its own
 	MaxLineIngests   int            // line readings being stored at once; 0: 64

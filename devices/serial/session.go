@@ -187,6 +187,9 @@ func (p *Ports) serveASTM(d *device, conn *Conn, rw stream) error {
 	if p.IngestTimeout > 0 {
 		rcv.HandlerTimeout = p.IngestTimeout
 	}
+	if p.ASTMFrameTimeout > 0 {
+		rcv.FrameTimeout = p.ASTMFrameTimeout
+	}
 	rcv.OnDiscard = func(_ []byte, why error) {
 		if len(dropped) < 10 {
 			dropped = append(dropped, why.Error())
