@@ -131,7 +131,9 @@ func (s *Server) Open(ctx context.Context) error {
 			s.setStatus(d, fmt.Sprintf("%s listens on %s like %s; give each monitor its own port", d.Name, st.Listen, other))
 			continue
 		}
-		byAddr[st.Listen] = d.Name
+		if _, port, err := net.SplitHostPort(st.Listen); err != nil || port != "0" { // port 0: each gets its own
+			byAddr[st.Listen] = d.Name
+		}
 		l := &listener{dev: d, st: st, addr: st.Listen, conns: map[*conn]struct{}{}}
 		s.listeners[d.ID] = l
 		if ln, err := net.Listen("tcp", st.Listen); err == nil {

@@ -254,8 +254,14 @@ func TestServer_Open(t *testing.T) {
 		t.Fatal(err)
 	}
 	MustCreateDevice(t, s, "Busy monitor", devices.Settings{Listen: busy.Addr().String()})
-	MustCreateDevice(t, s, "First", devices.Settings{Listen: "127.0.0.1:0"})
-	MustCreateDevice(t, s, "Second", devices.Settings{Listen: "127.0.0.1:0"})
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := free.Addr().String()
+	free.Close()
+	MustCreateDevice(t, s, "First", devices.Settings{Listen: shared})
+	MustCreateDevice(t, s, "Second", devices.Settings{Listen: shared})
 	d := edge.Device{Name: "Analyzer", Kind: "analyzer", Transport: "mllp", Codec: "astm", Settings: `{"listen":"127.0.0.1:0"}`}
 	if err := s.CreateDevice(context.Background(), &d); err != nil {
 		t.Fatal(err)
@@ -269,10 +275,69 @@ func TestServer_Open(t *testing.T) {
 	st.wait(t, "Analyzer: Analyzer has codec astm, which does not run over MLLP")
 	st.wait(t, "Busy monitor: the node cannot listen on "+busy.Addr().String())
 	st.wait(t, "No address: No address has no listen address")
-	st.wait(t, "Second: Second listens on 127.0.0.1:0 like First; give each monitor its own port")
+	st.wait(t, "Second: Second listens on "+shared+" like First; give each monitor its own port")
 	busy.Close()
 	st.wait(t, "Busy monitor: listening on "+busy.Addr().String())
 	if rep, err := mllp.NewClient(MustDial(t, srv, "Busy monitor")).Send(context.Background(), oru("D-1", "", 120, 80)); err != nil || rep.Code != hl7.AckAccept {
 		t.Fatalf("after the port came free: %v %v", rep.Code, err)
+	}
+}
+
+func TestServer_CloseLosesNothingAcknowledged(t *testing.T) {
+	// Ensure that when the node stops while monitors send at full speed,
+	// every message that got AA is stored.
+	s, db := MustOpenStore(t)
+	for i := range 4 {
+		MustCreateDevice(t, s, fmt.Sprintf("Monitor %d", i), devices.Settings{Listen: "127.0.0.1:0"})
+	}
+	srv, _ := MustOpenServer(t, s, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		acked []string
+		err   error
+	}
+	done := make(chan result, 4)
+	started := make(chan struct{}, 4)
+	for i := range 4 {
+		c := mllp.NewClient(MustDial(t, srv, fmt.Sprintf("Monitor %d", i)))
+		c.ReplyTimeout = 5 * time.Second
+		go func() {
+			var r result
+			for j := 0; ctx.Err() == nil; j++ {
+				id := fmt.Sprintf("M%d-%05d", i, j)
+				rep, err := c.Send(ctx, oru(id, "", 100+j%50, 70))
+				if err != nil {
+					break
+				}
+				if rep.Code != hl7.AckAccept {
+					r.err = fmt.Errorf("%s answered %s", id, rep.Code)
+					break
+				}
+				r.acked = append(r.acked, id)
+				if j == 20 {
+					started <- struct{}{}
+				}
+			}
+			done <- r
+		}()
+	}
+	for range 4 {
+		<-started
+	}
+	if err := srv.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	for range 4 {
+		r := <-done
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		for _, id := range r.acked {
+			if got := MustCount(t, db, `SELECT count(*) FROM readings WHERE message_id LIKE ?`, id+"/%"); got != 2 {
+				t.Fatalf("%s got AA but %d of its 2 readings are stored", id, got)
+			}
+		}
 	}
 }

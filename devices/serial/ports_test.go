@@ -307,3 +307,73 @@ func TestPorts_AutoTextWithoutPattern(t *testing.T) {
 
 // ensure bytes is used even when tests change.
 var _ = bytes.Equal
+
+func TestPorts_CloseLosesNothingAcknowledged(t *testing.T) {
+	// Ensure that when the node stops while devices send at full speed,
+	// every message a device got an acknowledgement for is stored.
+	s, db := MustOpenStore(t)
+	hl7PTY, astmPTY := MustStartPTY(t, t.TempDir()), MustStartPTY(t, t.TempDir())
+	MustCreateDevice(t, s, "BP monitor", "bp-monitor", "hl7", devices.Settings{Port: hl7PTY.Host})
+	MustCreateDevice(t, s, "Analyzer", "analyzer", "astm", devices.Settings{Port: astmPTY.Host, Codes: glucoseCodes})
+	ports, ev := MustOpenPorts(t, s, nil)
+	ev.waitStatuses(t, "BP monitor: listening on", "Analyzer: listening on")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		acked []string
+		err   error
+	}
+	hl7Done, astmDone := make(chan result, 1), make(chan result, 1)
+	go func() {
+		var r result
+		c := mllp.NewClient(MustOpenDevice(t, hl7PTY.Dev))
+		c.ReplyTimeout = 5 * time.Second
+		for i := 0; ctx.Err() == nil; i++ {
+			id := fmt.Sprintf("H-%05d", i)
+			rep, err := c.Send(ctx, oru(id, "", 100+i%50, 70))
+			if err != nil {
+				break
+			}
+			if rep.Code != hl7.AckAccept {
+				r.err = fmt.Errorf("%s answered %s", id, rep.Code)
+				break
+			}
+			r.acked = append(r.acked, id)
+		}
+		hl7Done <- r
+	}()
+	go func() {
+		var r result
+		snd := astm.NewSender(MustOpenDevice(t, astmPTY.Dev))
+		snd.ReplyTimeout = 5 * time.Second
+		for i := 0; ctx.Err() == nil; i++ {
+			id := fmt.Sprintf("A-%05d", i)
+			if err := snd.Send(ctx, astmRecords(id, "", 90+i%50)); err != nil {
+				break
+			}
+			r.acked = append(r.acked, id)
+		}
+		astmDone <- r
+	}()
+	ev.waitStored(t, "BP monitor", 20)
+	ev.waitStored(t, "Analyzer", 20)
+	if err := ports.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	for _, ch := range []chan result{hl7Done, astmDone} {
+		r := <-ch
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		for _, id := range r.acked {
+			if got := MustCount(t, db, `SELECT count(*) FROM readings WHERE message_id LIKE ?`, id+"/%"); got != 2 {
+				t.Fatalf("%s was acknowledged but %d of its 2 readings are stored", id, got)
+			}
+		}
+		if len(r.acked) < 20 {
+			t.Fatalf("only %d messages acknowledged", len(r.acked))
+		}
+	}
+}
