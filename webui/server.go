@@ -1,10 +1,16 @@
-// Package webui is the LAN web interface health workers use on tablets: the
-// HTTP server, its handlers and pages.
+// Package webui is the LAN web interface that health workers, doctors,
+// admins and technicians use from tablets: the HTTP server, its handlers,
+// the server-rendered pages with their embedded assets and English and Hindi
+// catalogues, sessions, the mDNS advertisement and the LAN address QR code.
 //
-// It must never serve patient data without a logged-in user of the right role
-// (invariant 7): every route is denied unless it is in the public allowlist
-// (sign-in and the health probe), and it never answers success before the
-// store has committed.
+// It must never show or change patient data without a signed-in, unlocked
+// user whose role allows the action (invariant 7): every route is denied
+// unless it is in the public allowlist (sign-in, static assets, the health
+// probe), every state change needs the session's CSRF token, and every read
+// or write of patient data goes through an audited store method with the
+// user as actor. It never answers success before the store has committed,
+// never loads anything from the internet, and never writes PHI to the log:
+// unexpected errors are logged with a reference and IDs only.
 package webui
 
 import (
@@ -25,24 +31,79 @@ import (
 const (
 	DefaultAddr            = ":8080"
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultMaxBodyBytes bounds every request body; a visit form with long
+	// notes is a few tens of kilobytes.
+	DefaultMaxBodyBytes = 256 << 10
+	// DefaultLiveReadings is how long a page watches a device for readings.
+	DefaultLiveReadings = 10 * time.Minute
 )
 
-// Server is the web UI's HTTP server.
+// Server is the web UI's HTTP server. Set the exported fields after
+// NewServer and before Open.
 type Server struct {
 	// Addr is the listen address; ":0" picks a free port (tests).
 	Addr   string
 	Store  *edge.Store
 	Logger *slog.Logger
 
-	ln     net.Listener
-	srv    *http.Server
-	wg     sync.WaitGroup
-	served error
+	// LANURL is the address tablets use, shown as a QR code on the admin
+	// page; empty means the first of LANURLs(Port()).
+	LANURL string
+	// MaxBodyBytes bounds request bodies.
+	MaxBodyBytes int64
+	// Limiter refuses sign-in and unlock attempts that come too fast.
+	Limiter *Limiter
+	// SetClock sets the operating system's clock when an admin sets the
+	// node's time from a tablet. The default runs date(1) when the process
+	// is root and otherwise explains that it cannot; tests replace it.
+	SetClock func(ctx context.Context, t time.Time) error
+	// LiveReadings bounds how long a page's live readings stream stays open.
+	LiveReadings time.Duration
+
+	ln      net.Listener
+	srv     *http.Server
+	wg      sync.WaitGroup
+	served  error
+	ctx     context.Context // ends when Close begins, so streams stop
+	cancel  context.CancelFunc
+	handler http.Handler
+
+	tpl    *engine
+	static *assets
+	cache  settingsCache
 }
 
-// NewServer returns a server for store with default settings.
+// NewServer returns a server for store with default settings. It parses
+// the templates and catalogues, so a broken one panics here, at startup.
 func NewServer(store *edge.Store, logger *slog.Logger) *Server {
-	return &Server{Addr: DefaultAddr, Store: store, Logger: logger.With(edge.LogKeySubsystem, "webui")}
+	s := &Server{
+		Addr:         DefaultAddr,
+		Store:        store,
+		Logger:       logger.With(edge.LogKeySubsystem, "webui"),
+		MaxBodyBytes: DefaultMaxBodyBytes,
+		Limiter:      NewLimiter(),
+		SetClock:     SetSystemClock,
+		LiveReadings: DefaultLiveReadings,
+	}
+	var err error
+	if s.static, err = loadAssets(); err != nil {
+		panic(fmt.Sprintf("webui: load assets: %v", err))
+	}
+	if s.tpl, err = newEngine(s.static); err != nil {
+		panic(fmt.Sprintf("webui: parse templates: %v", err))
+	}
+	return s
+}
+
+// Handler returns the server's whole HTTP handler, middleware included.
+func (s *Server) Handler() http.Handler {
+	if s.handler == nil {
+		if s.ctx == nil {
+			s.ctx, s.cancel = context.WithCancel(context.Background())
+		}
+		s.handler = s.routes()
+	}
+	return s.handler
 }
 
 // Open listens on Addr (so a busy port fails here) and serves in the background.
@@ -52,9 +113,17 @@ func (s *Server) Open(ctx context.Context) error {
 		return &edge.Error{Code: "port_busy", Message: fmt.Sprintf("cannot listen on %s for the web UI: %v", s.Addr, err),
 			Hint: "another program uses the port; stop it, or choose another with --http (HEALTHPOST_HTTP_LISTEN)", Err: err}
 	}
+	// Index patients registered behind the UI's back (an import, a restore)
+	// now rather than in the first search.
+	if err := s.Store.IndexPatients(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("index patients for search: %w", err)
+	}
 	s.ln = ln
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.handler = nil
 	s.srv = &http.Server{
-		Handler:           s.routes(),
+		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -80,25 +149,18 @@ func (s *Server) URL() string {
 // Port is the port the server listens on.
 func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
-// Close stops accepting requests and waits for those in flight.
+// Close stops accepting requests, ends live streams and waits for the
+// requests in flight.
 func (s *Server) Close(ctx context.Context) error {
 	if s.srv == nil {
 		return nil
 	}
+	s.cancel()
 	ctx, cancel := context.WithTimeout(ctx, DefaultShutdownTimeout)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
 	s.wg.Wait()
 	return errors.Join(err, s.served)
-}
-
-// routes lists every route. Only the allowlisted public ones answer without a
-// session; the sign-in pages arrive with the web UI proper.
-func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.health)
-	mux.HandleFunc("/", s.signInRequired)
-	return mux
 }
 
 // health answers monitoring (systemd, the doctor, a load balancer) with the
@@ -119,16 +181,4 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		"clock_suspect": clock.Suspect,
 		"storage":       st.Level,
 	})
-}
-
-func (s *Server) signInRequired(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusUnauthorized)
-	fmt.Fprint(w, `<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>healthpost</title><body style="font:18px sans-serif;margin:2em">
-<h1>healthpost</h1>
-<p>This node is running. Please sign in to continue.</p>
-<p lang="hi">यह नोड चल रहा है। आगे बढ़ने के लिए कृपया साइन इन करें।</p>
-</body></html>`)
 }

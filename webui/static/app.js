@@ -1,0 +1,94 @@
+// healthpost: the little script the pages use. Everything works without
+// it except the idle lock timer, the live readings and one-tap clock set.
+"use strict";
+(function () {
+  var body = document.body;
+  var csrf = body.getAttribute("data-csrf") || "";
+
+  // Forms that report the tablet's clock: fill it as they are sent.
+  document.querySelectorAll("form[data-tablet-time]").forEach(function (f) {
+    f.addEventListener("submit", function () {
+      var i = f.querySelector("input[name=tablet_time]");
+      if (i) i.value = String(Date.now());
+    });
+  });
+
+  // Show the tablet's time next to the node's on the admin page.
+  var tn = document.getElementById("tablet-now");
+  if (tn) {
+    var d = new Date();
+    tn.textContent = d.toLocaleString("en-IN", { dateStyle: "medium", timeStyle: "short" });
+  }
+
+  // Buttons that print, and buttons that ask first.
+  document.querySelectorAll("[data-print]").forEach(function (b) {
+    b.addEventListener("click", function () { window.print(); });
+  });
+  document.querySelectorAll("[data-confirm]").forEach(function (b) {
+    b.addEventListener("click", function (e) {
+      if (!window.confirm(b.getAttribute("data-confirm"))) e.preventDefault();
+    });
+  });
+
+  // Idle lock: a shared tablet left alone locks itself. Activity (typing a
+  // long form makes no requests) is reported to the node at most once a minute.
+  var idle = parseInt(body.getAttribute("data-idle") || "0", 10) * 1000;
+  if (idle > 0) {
+    var last = Date.now(), pinged = Date.now(), active = false;
+    var mark = function () { last = Date.now(); active = true; };
+    ["pointerdown", "keydown", "input", "scroll"].forEach(function (ev) {
+      window.addEventListener(ev, mark, { passive: true });
+    });
+    setInterval(function () {
+      var now = Date.now();
+      if (now - last >= idle) {
+        location.href = "/lock?next=" + encodeURIComponent(location.pathname + location.search);
+        return;
+      }
+      if (active && now - pinged > 60000 && window.fetch) {
+        active = false;
+        pinged = now;
+        fetch("/session/ping", { method: "POST", headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" });
+      }
+    }, 10000);
+  }
+
+  // Live readings of a bound device, by server-sent events.
+  var live = document.getElementById("live");
+  if (live && live.getAttribute("data-src") && window.EventSource) {
+    var seen = {};
+    live.querySelectorAll("input[name=attach]").forEach(function (i) { seen[i.value] = true; });
+    var es = new EventSource(live.getAttribute("data-src"));
+    es.addEventListener("reading", function (e) {
+      var r = JSON.parse(e.data);
+      if (r.obs && seen[r.obs]) return;
+      var li = document.createElement("li");
+      var text = r.name + " " + r.value + " " + r.unit;
+      if (r.rejected) {
+        li.className = "rejected";
+        li.textContent = text + " · " + r.device + " — " + r.rejected;
+      } else {
+        seen[r.obs] = true;
+        var label = document.createElement("label");
+        var box = document.createElement("input");
+        box.type = "checkbox"; box.name = "attach"; box.value = r.obs; box.checked = true;
+        var strong = document.createElement("strong");
+        strong.textContent = text;
+        label.appendChild(box);
+        label.appendChild(document.createTextNode(" "));
+        label.appendChild(strong);
+        label.appendChild(document.createTextNode(" · " + r.device + " · " + r.at));
+        li.appendChild(label);
+      }
+      li.setAttribute("data-live", "1");
+      live.appendChild(li);
+    });
+    es.addEventListener("end", function () {
+      es.close();
+      var li = document.createElement("li");
+      li.className = "hint";
+      li.textContent = live.getAttribute("data-ended");
+      live.appendChild(li);
+    });
+  }
+})();
