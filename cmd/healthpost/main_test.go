@@ -3,10 +3,12 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +20,8 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/healthpost/healthpost/devices/hl7"
+	"github.com/healthpost/healthpost/devices/mllp"
 	"github.com/healthpost/healthpost/edge"
 )
 
@@ -182,14 +186,15 @@ func TestServe_FirstStartServesAndStopsGracefully(t *testing.T) {
 	if resp.StatusCode != 200 || health["status"] != "ok" || health["storage"] != "ok" {
 		t.Fatalf("healthz %d %v", resp.StatusCode, health)
 	}
-	// Ensure everything else needs a sign-in.
-	resp, err = http.Get(srv.url + "/patients")
+	// Ensure everything else needs a sign-in: refused, or sent to the sign-in page.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noFollow.Get(srv.url + "/patients")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("GET /patients=%d, want 401", resp.StatusCode)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusUnauthorized && !strings.Contains(loc, "login") {
+		t.Fatalf("GET /patients=%d (Location %q), want 401 or a redirect to sign-in", resp.StatusCode, loc)
 	}
 
 	// Ensure one-off commands work against the running node, and restore and migrate refuse.
@@ -438,5 +443,53 @@ func TestCLI_Devices(t *testing.T) {
 	n.mustRun("device", "remove", "Scale 1")
 	if r := n.run("", "device", "remove", "Scale 1"); r.code != 1 || !strings.Contains(r.stderr, "no device") {
 		t.Fatalf("second remove: exit %d %q", r.code, r.stderr)
+	}
+}
+
+func TestServe_StoresHL7FromAMonitorOverMLLP(t *testing.T) {
+	n := newNode(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	n.mustRun("device", "add", "Ward monitor", "--kind", "monitor", "--transport", "mllp", "--codec", "hl7", "--listen", addr)
+	srv := n.serve()
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("the node does not listen for the monitor on %s: %v\n%s", addr, err, srv.stderr)
+	}
+	defer conn.Close()
+	msg, err := os.ReadFile("../../testdata/hl7/pcd01_monitor.hl7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err := mllp.NewClient(conn).Send(context.Background(), msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ensure the monitor's ACK is AA and the readings are there once it arrives.
+	if reply.Code != hl7.AckAccept || reply.ControlID != "MON-000123" {
+		t.Fatalf("ACK %s for %q (%s)", reply.Code, reply.ControlID, reply.Text)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(n.dataDir, "healthpost.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var readings int
+	db.QueryRow(`SELECT count(*) FROM readings WHERE message_id LIKE 'MON-000123%'`).Scan(&readings)
+	if readings == 0 {
+		t.Fatal("ACK AA sent but no reading stored")
+	}
+	if code := srv.stop(t); code != 0 {
+		t.Fatalf("serve exit %d\n%s", code, srv.stderr)
+	}
+	var frames int
+	db.QueryRow(`SELECT frames FROM devices WHERE name = 'Ward monitor'`).Scan(&frames)
+	if frames != 1 {
+		t.Fatalf("device frames=%d after stop, want 1 (counters flushed on close)", frames)
 	}
 }

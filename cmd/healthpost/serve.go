@@ -10,6 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/healthpost/healthpost/devices"
+	"github.com/healthpost/healthpost/devices/mllp"
+	"github.com/healthpost/healthpost/devices/mqtt"
+	"github.com/healthpost/healthpost/devices/serial"
 	"github.com/healthpost/healthpost/edge"
 	"github.com/healthpost/healthpost/webui"
 )
@@ -18,7 +22,7 @@ import (
 const shutdownTimeout = 20 * time.Second
 
 func (a *app) serveCommand() *cobra.Command {
-	var httpAddr string
+	var httpAddr, mqttAddr string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the node: web UI and everything else, until stopped",
@@ -32,6 +36,9 @@ database is committed before the process exits.`,
 			if cmd.Flags().Changed("http") {
 				extra = append(extra, edge.FlagValue{Key: "http.listen", Flag: "http", Value: httpAddr})
 			}
+			if cmd.Flags().Changed("mqtt") {
+				extra = append(extra, edge.FlagValue{Key: "mqtt.listen", Flag: "mqtt", Value: mqttAddr})
+			}
 			cfg, err := a.loadConfig(cmd, extra...)
 			if err != nil {
 				return err
@@ -40,6 +47,7 @@ database is committed before the process exits.`,
 		},
 	}
 	cmd.Flags().StringVar(&httpAddr, "http", webui.DefaultAddr, "address for the web UI (env HEALTHPOST_HTTP_LISTEN)")
+	cmd.Flags().StringVar(&mqttAddr, "mqtt", mqtt.DefaultListen, "address of the embedded MQTT broker; empty turns it off (env HEALTHPOST_MQTT_LISTEN)")
 	return cmd
 }
 
@@ -47,6 +55,10 @@ func (a *app) serve(ctx context.Context, cfg *edge.Config) error {
 	logger := cfg.NewLogger(a.stderr)
 	node := edge.NewNode(cfg, logger)
 	if err := node.Open(ctx); err != nil {
+		return err
+	}
+	if err := a.addDevices(ctx, node); err != nil {
+		node.Close(context.Background())
 		return err
 	}
 	web := webui.NewServer(node.Store, logger)
@@ -80,6 +92,32 @@ func (a *app) serve(ctx context.Context, cfg *edge.Config) error {
 		return fmt.Errorf("stop node: %w", err)
 	}
 	logger.Info("stopped")
+	return nil
+}
+
+// addDevices starts device ingestion: serial ports, HL7 over MLLP listeners
+// and MQTT (the embedded broker, or a subscription to an external one). They
+// are added before the web UI and so closed after it, and before the store
+// closes, so every reading they handed in is committed.
+func (a *app) addDevices(ctx context.Context, node *edge.Node) error {
+	logger := node.Logger
+	in := devices.NewIngestor(node.Store, logger)
+	ports := serial.NewPorts(node.Store, in, logger) // flushes the shared Ingestor's counters
+	listeners := mllp.NewServer(node.Store, in, logger)
+	listeners.FlushInterval = 0
+	subs := []edge.Subsystem{ports, listeners}
+	nodeID, err := node.Store.NodeID(ctx)
+	if err != nil {
+		return fmt.Errorf("read node ID: %w", err)
+	}
+	if broker := mqtt.New(node.Store, in, logger, node.Config.MQTT, nodeID); broker != nil {
+		subs = append(subs, broker)
+	}
+	for _, sub := range subs {
+		if err := node.Add(ctx, sub); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
