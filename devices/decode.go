@@ -133,7 +133,9 @@ func standardSystem(s string) bool {
 //     codes: the local code (fourth component, "^^^GLU") when codes has it,
 //     else the first component when codes has that (Mindray puts its code
 //     first: "GLU^Glucose^^F"), else the local code, else the first.
-//   - Value: R-4, first component, trimmed. Unit: R-5, trimmed.
+//   - Value: R-4, first component, trimmed. Unit: R-5, trimmed. Bytes
+//     that are not UTF-8, in these and the other texts, become U+FFFD (the
+//     raw frame keeps them); E1394 does not say which character set it is.
 //   - At: R-13 (completed), else O-8 (collected), else H-14. E1394 times
 //     carry no zone: their wall clock is read in loc (DeviceLocation when nil).
 //   - PatientRef: P-3, the practice-assigned patient ID; when it is empty,
@@ -153,21 +155,21 @@ func ASTMMeasurements(msg *astm.Message, loc *time.Location, codes map[string]st
 	}
 	var out []Measurement
 	for _, p := range msg.Patients {
-		ref := firstNonEmpty(p.PracticeID, p.LabID)
+		ref := text(firstNonEmpty(p.PracticeID, p.LabID))
 		for _, o := range p.Orders {
 			key := firstNonEmpty(o.SpecimenID, o.InstrumentSpecimenID, msg.Header.ControlID)
 			for _, r := range o.Results {
-				value := strings.TrimSpace(r.Value)
+				value := text(r.Value)
 				if value == "" {
 					continue
 				}
 				system, code := astmCode(r.Test, codes)
 				at := firstTime(r.CompletedAt, o.CollectedAt, msg.Header.Timestamp)
 				m := Measurement{
-					System:     system,
-					Code:       code,
+					System:     text(system),
+					Code:       text(code),
 					Value:      value,
-					Unit:       strings.TrimSpace(r.Units),
+					Unit:       text(r.Units),
 					At:         inLocation(at, loc),
 					PatientRef: ref,
 				}
@@ -233,16 +235,27 @@ func firstNonEmpty(ss ...string) string {
 }
 
 // idPart returns a device-given ID for use in a MessageID: as sent when
-// short, else a prefix and a hash of the whole, so IDs stay distinct.
+// short and valid UTF-8, else a readable prefix and a hash of the bytes as
+// sent, so that IDs stay distinct.
 func idPart(s string) string {
 	s = strings.TrimSpace(s)
-	if len(s) <= maxIDPart {
+	if len(s) <= maxIDPart && utf8.ValidString(s) {
 		return s
 	}
 	sum := sha256.Sum256([]byte(s))
-	n := maxIDPart / 2
-	for n > 0 && !utf8.RuneStart(s[n]) {
+	n := min(len(s), maxIDPart/2)
+	for n > 0 && n < len(s) && !utf8.RuneStart(s[n]) {
 		n-- // do not split a UTF-8 sequence
 	}
-	return s[:n] + "~" + hex.EncodeToString(sum[:8])
+	return strings.ToValidUTF8(s[:n], "?") + "~" + hex.EncodeToString(sum[:8])
+}
+
+// text returns s with bytes that are not UTF-8 replaced by U+FFFD. ASTM
+// leaves character sets to the caller; the raw frame keeps the bytes.
+func text(s string) string {
+	s = strings.TrimSpace(s)
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }

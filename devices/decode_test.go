@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/healthpost/healthpost/devices"
 	"github.com/healthpost/healthpost/devices/astm"
@@ -275,10 +276,105 @@ func TestASTMMeasurements(t *testing.T) {
 		})
 	})
 
+	// Ensure bytes that are not UTF-8 (an analyzer on Latin-1) never reach
+	// the store as such, and two such sample IDs stay apart.
+	t.Run("NotUTF8", func(t *testing.T) {
+		msg := func(sample string) *astm.Message {
+			text := "H|\\^&\rP|1|P\xe9-1\rO|1|" + sample + "\rR|1|^^^GLU|5\xb5|mmol/\xb5L\rL|1|N\r"
+			m, err := (&astm.Parser{Lenient: true}).Parse([]byte(text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+		a, b := devices.ASTMMeasurements(msg("S\xff"), nil, nil), devices.ASTMMeasurements(msg("S\xfe"), nil, nil)
+		if len(a) != 1 || len(b) != 1 {
+			t.Fatalf("got %d and %d measurements, want 1 each", len(a), len(b))
+		}
+		if got, want := a[0].PatientRef+" "+a[0].Value+" "+a[0].Unit, "P\uFFFD-1 5\uFFFD mmol/\uFFFDL"; got != want {
+			t.Errorf("texts %q, want %q", got, want)
+		}
+		if !utf8.ValidString(a[0].MessageID) || a[0].MessageID == b[0].MessageID {
+			t.Errorf("message IDs %q and %q", a[0].MessageID, b[0].MessageID)
+		}
+	})
+
 	// Ensure nil is safe.
 	t.Run("Nil", func(t *testing.T) {
 		if ms := devices.ASTMMeasurements(nil, nil, nil); ms != nil {
 			t.Fatalf("got %v", ms)
 		}
 	})
+}
+
+// FuzzORUMeasurements checks that whatever an ORU^R01 holds, its
+// measurements have bounded IDs and valid text, and nothing panics.
+func FuzzORUMeasurements(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("..", "testdata", "hl7", "*.hl7"))
+	if len(files) == 0 {
+		f.Fatal("no seeds in testdata/hl7")
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		oru, err := hl7.ParseORU(b)
+		if err != nil {
+			return
+		}
+		for _, m := range devices.ORUMeasurements(oru, nil) {
+			checkMeasurement(t, m)
+		}
+	})
+}
+
+// FuzzASTMMeasurements does the same for E1394 record text, seeded with
+// the frames' text of testdata/astm.
+func FuzzASTMMeasurements(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("..", "testdata", "astm", "*.astm"))
+	if len(files) == 0 {
+		f.Fatal("no seeds in testdata/astm")
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(bytes.Map(func(r rune) rune {
+			if r < 0x20 && r != '\r' && r != '\n' {
+				return -1
+			}
+			return r
+		}, b))
+	}
+	codes := map[string]string{"GLU": "2339-0"}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := (&astm.Parser{Lenient: true}).Parse(b)
+		if err != nil {
+			return
+		}
+		for _, ms := range devices.ASTMMeasurements(m, nil, codes) {
+			checkMeasurement(t, ms)
+		}
+	})
+}
+
+func checkMeasurement(t *testing.T, m devices.Measurement) {
+	t.Helper()
+	if m.Value == "" {
+		t.Fatalf("measurement without a value: %+v", m)
+	}
+	if len(m.MessageID) > 160 {
+		t.Fatalf("MessageID of %d bytes", len(m.MessageID))
+	}
+	if !utf8.ValidString(m.MessageID + m.PatientRef + m.Value + m.Unit + m.Code + m.System) {
+		t.Fatalf("measurement with text that is not UTF-8: %+v", m)
+	}
+	if !m.At.IsZero() && m.At.Location() == nil {
+		t.Fatal("time without a location")
+	}
 }
