@@ -77,14 +77,20 @@ func MustStartPTY(tb testing.TB, dir string) *PTY {
 
 // Unplug ends socat (SIGTERM: it removes its links, and the ptys vanish)
 // and waits until it has exited.
-func (p *PTY) Unplug(tb testing.TB) {
+func (p *PTY) Unplug(tb testing.TB) { p.signal(tb, syscall.SIGTERM) }
+
+// Yank kills socat outright (SIGKILL): the ptys vanish but the links stay,
+// dangling, like a /dev/serial/by-id link whose adapter was pulled.
+func (p *PTY) Yank(tb testing.TB) { p.signal(tb, syscall.SIGKILL) }
+
+func (p *PTY) signal(tb testing.TB, sig syscall.Signal) {
 	tb.Helper()
 	select {
 	case <-p.exited:
 		return
 	default:
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Process.Signal(sig)
 	<-p.exited
 }
 

@@ -192,6 +192,17 @@ func TestPorts_Auto(t *testing.T) {
 }
 
 func TestPorts_UnplugAndPlugBack(t *testing.T) {
+	// Ensure an unplug is noticed whether the ptys go away cleanly (socat
+	// ends, removing its links) or are yanked (killed, links left dangling).
+	for _, tc := range []struct {
+		name   string
+		unplug func(*PTY, testing.TB)
+	}{{"Unplug", (*PTY).Unplug}, {"Yank", (*PTY).Yank}} {
+		t.Run(tc.name, func(t *testing.T) { testUnplugAndPlugBack(t, tc.unplug) })
+	}
+}
+
+func testUnplugAndPlugBack(t *testing.T, unplug func(*PTY, testing.TB)) {
 	s, db := MustOpenStore(t)
 	dir := t.TempDir()
 	pty := MustStartPTY(t, dir)
@@ -212,7 +223,7 @@ func TestPorts_UnplugAndPlugBack(t *testing.T) {
 	if _, err := d.Write(append([]byte{0x0B}, oru("U-2", "", 121, 81)[:40]...)); err != nil {
 		t.Fatal(err)
 	}
-	pty.Unplug(t)
+	unplug(pty, t)
 	ev.waitStatus(t, "BP monitor: BP monitor on "+pty.Host+" was unplugged; plug it back in")
 
 	// Ensure the node and its other devices keep working meanwhile.
