@@ -93,6 +93,7 @@ type Engine struct {
 	changed     chan struct{}
 	lastLog     time.Time
 	unlogged    int
+	lastErr     error // the last upstream failure, for Drain's error
 
 	trigger chan struct{}
 	cancel  context.CancelFunc
@@ -343,7 +344,10 @@ func (e *Engine) Drain(ctx context.Context, opts DrainOptions) (Status, error) {
 			return st, nil
 		case !opts.Wait:
 			if w.paused && st.LastError != "" {
-				return st, fmt.Errorf("the upstream is not taking documents now: %s", st.LastError)
+				e.mu.Lock()
+				last := e.lastErr
+				e.mu.Unlock()
+				return st, fmt.Errorf("the upstream is not taking documents now: %w", last)
 			}
 			return st, nil
 		}
@@ -385,7 +389,7 @@ func (e *Engine) step(ctx context.Context) (wake, error) {
 			if !errors.As(err, &de) {
 				de = &DeliveryError{Kind: KindLink, Err: err}
 			}
-			e.upstreamFailed(now, de, true)
+			e.upstreamFailed(now, de, de.Kind == KindLink)
 			e.logFailure("upstream probe failed", de)
 			e.endRun(ctx, "probe: "+de.Error())
 			e.mu.Lock()
@@ -524,7 +528,7 @@ func (e *Engine) upstreamFailed(now time.Time, de *DeliveryError, link bool) {
 	} else {
 		e.st.State = StateBackoff
 	}
-	e.st.LastError, e.st.LastErrorAt = de.Error(), now
+	e.st.LastError, e.st.LastErrorAt, e.lastErr = de.Error(), now, de
 	e.notifyLocked()
 }
 

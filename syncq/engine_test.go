@@ -22,8 +22,8 @@ func TestEngine_ExactlyOnceThroughFaults(t *testing.T) {
 		batch int
 		n     int
 	}{
-		{"PutBatch", edge.UpstreamModePut, 20, encounters},
-		{"ConditionalOneByOne", edge.UpstreamModeConditional, 1, encounters / 8},
+		{"PutBatch", edge.UpstreamModePut, 50, encounters},
+		{"ConditionalOneByOne", edge.UpstreamModeConditional, 1, encounters / 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Ensure every document reaches the hub exactly once, each
@@ -32,7 +32,7 @@ func TestEngine_ExactlyOnceThroughFaults(t *testing.T) {
 			// answers lost after the hub stored the document).
 			path := filepath.Join(t.TempDir(), edge.DBFileName)
 			s := MustOpenStoreAt(t, path)
-			docs := MustSeed(t, s, max(tc.n/10, 10), tc.n)
+			docs := MustSeed(t, s, max(tc.n/4, 10), tc.n)
 			h := MustOpenHub(t)
 			p := MustProxy(t, h.URL, synctest.Faults{Rate: 0.3, RetryAfter: 7, Latency: time.Millisecond}, 1)
 			e := NewTestEngine(t, s, p.URL, h.Token)
@@ -77,7 +77,7 @@ func TestEngine_UnprovenAnswerNeverDelivers(t *testing.T) {
 				// is delivered once, and only once, when the answers are good.
 				path := filepath.Join(t.TempDir(), edge.DBFileName)
 				s := MustOpenStoreAt(t, path)
-				docs := MustSeed(t, s, 5, 5)
+				docs := MustSeed(t, s, 3, 3)
 				h := MustOpenHub(t)
 				p := MustProxy(t, h.URL, synctest.Faults{}, 2)
 				e := NewTestEngine(t, s, p.URL, h.Token)
@@ -88,7 +88,7 @@ func TestEngine_UnprovenAnswerNeverDelivers(t *testing.T) {
 					t.Fatal(err)
 				}
 				before := docs
-				docs += MustSeed(t, s, 5, 5)
+				docs += MustSeed(t, s, 3, 3)
 				p.SetFaults(synctest.Faults{Rate: 1, Kinds: []synctest.Fault{f}})
 				e.Drain(ctx, syncq.DrainOptions{})
 				raw := MustRawDB(t, path)

@@ -62,7 +62,7 @@ func TestEngine_KillNineDuplicatesNothing(t *testing.T) {
 	// (including between the hub storing a batch and the node recording the
 	// answer), then starting it again, still delivers every document exactly
 	// once and in per-patient order.
-	encounters, kills := 800, 4
+	encounters, kills := 500, 4
 	if longRun() {
 		encounters, kills = 10000, 20
 	}

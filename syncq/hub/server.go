@@ -665,7 +665,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, status int, body [
 	h := w.Header()
 	h.Set("Content-Type", fhirJSON+"; charset=utf-8")
 	h.Add("Vary", "Accept-Encoding")
-	if len(body) > 1400 && acceptsGzip(r) {
+	if len(body) > 1024 && acceptsGzip(r) {
 		h.Set("Content-Encoding", "gzip")
 		w.WriteHeader(status)
 		zw := gzip.NewWriter(w)
