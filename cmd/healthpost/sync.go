@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -33,8 +37,34 @@ the district hub) by themselves while 'healthpost serve' runs and the link is
 up. These commands show the queue, send now, and deal with documents the
 upstream refused for good (quarantined).`,
 	}
-	cmd.AddCommand(a.syncStatusCommand(), a.syncNowCommand(), a.syncRetryCommand(), a.syncDiscardCommand())
+	cmd.AddCommand(a.syncStatusCommand(), a.syncNowCommand(), a.syncRetryCommand(), a.syncDiscardCommand(), a.syncReceiptsCommand())
 	return cmd
+}
+
+// syncEngine builds the delivery engine for a running node and adds it to
+// the node's subsystems; it returns nil when no upstream is configured
+// (delivery off). serve calls it after the store is open; the web UI takes
+// the engine for its "Sync now" button (TriggerNow) and live status
+// (Status, Changed).
+func (a *app) syncEngine(ctx context.Context, node *edge.Node, logger *slog.Logger) (*syncq.Engine, error) {
+	cfg := node.Config
+	if cfg.Upstream.URL == "" {
+		logger.Info("delivery to the district is off: no upstream.url in the config")
+		return nil, nil
+	}
+	m, err := syncMapper(node.Store, cfg)
+	if err != nil {
+		return nil, err
+	}
+	e, err := syncq.NewEngineFromConfig(node.Store, cfg, m)
+	if err != nil {
+		return nil, err
+	}
+	e.Logger = logger
+	if err := node.Add(ctx, e); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // syncStatus is what `sync status --json` prints.
@@ -383,5 +413,104 @@ func (a *app) syncDiscardCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why the document will never be sent (required, audited)")
+	return cmd
+}
+
+func (a *app) syncReceiptsCommand() *cobra.Command {
+	var from, to, out string
+	cmd := &cobra.Command{
+		Use:   "receipts --from DATE [--to DATE] --out FILE",
+		Short: "Export a signed report of which records each upstream acknowledged, and when",
+		Long: `Write a report of every document delivered from --from up to (not including)
+--to: the outbox item, the upstream, the id and version the upstream gave it,
+and when. The report is signed with this node's key (kept in the data
+directory); 'healthpost sync receipts verify FILE' checks it anywhere, and
+prints the key's fingerprint to compare with the one printed here.`,
+		Example: `  healthpost sync receipts --from 2026-10-01 --to 2026-11-01 --out /media/usb/receipts-oct.json
+  healthpost sync receipts verify /media/usb/receipts-oct.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usageError("--out FILE required", "healthpost sync receipts --from 2026-10-01 --out receipts.json")
+			}
+			parse := func(flag, v string, def time.Time) (time.Time, error) {
+				if v == "" {
+					return def, nil
+				}
+				t, err := time.ParseInLocation(time.DateOnly, v, time.Local)
+				if err != nil {
+					return t, usageError(fmt.Sprintf("--%s %q is not a date like 2026-10-01", flag, v), "healthpost sync receipts --from 2026-10-01 --to 2026-11-01 --out receipts.json")
+				}
+				return t, nil
+			}
+			now := time.Now()
+			toT, err := parse("to", to, now)
+			if err != nil {
+				return err
+			}
+			fromT, err := parse("from", from, toT.AddDate(0, -1, 0))
+			if err != nil {
+				return err
+			}
+			return a.withStore(cmd, func(ctx context.Context, cfg *edge.Config, s *edge.Store) error {
+				key, err := syncq.LoadOrCreateSigningKey(filepath.Join(cfg.DataDir, syncq.SigningKeyFileName))
+				if err != nil {
+					return err
+				}
+				r, p, err := syncq.BuildReceiptReport(ctx, s, fromT, toT, now, key)
+				if err != nil {
+					return err
+				}
+				if err := syncq.WriteReceiptReport(out, r); err != nil {
+					return fmt.Errorf("write %s: %w", out, err)
+				}
+				fp := syncq.Fingerprint(key.Public().(ed25519.PublicKey))
+				if a.json {
+					return a.printJSON(map[string]any{"file": out, "receipts": len(p.Receipts), "fingerprint": fp})
+				}
+				fmt.Fprintf(a.stdout, "Wrote %d receipts (%s to %s) to %s.\nSigned by this node's key %s.\n",
+					len(p.Receipts), fromT.Format(time.DateOnly), toT.Format(time.DateOnly), out, fp)
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&from, "from", "", "first day, YYYY-MM-DD (default: a month before --to)")
+	f.StringVar(&to, "to", "", "day after the last, YYYY-MM-DD (default: now)")
+	f.StringVar(&out, "out", "", "file to write the signed report to")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "verify FILE",
+		Short: "Check a receipt report's signature and summarise it",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("report file required", "healthpost sync receipts verify receipts.json")
+			}
+			b, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			var r syncq.ReceiptReport
+			if err := json.Unmarshal(b, &r); err != nil {
+				return fmt.Errorf("%s is not a receipt report: %w", args[0], err)
+			}
+			p, fp, err := r.Verify()
+			if err != nil {
+				return &exitError{code: 3, err: fmt.Errorf("%s: %w; do not trust it", args[0], err)}
+			}
+			if a.json {
+				return a.printJSON(map[string]any{"ok": true, "fingerprint": fp, "payload": p})
+			}
+			ups := map[string]int{}
+			for _, l := range p.Receipts {
+				ups[l.Upstream]++
+			}
+			fmt.Fprintf(a.stdout, "Signature good: key %s, node %s, %s to %s, %d receipts.\n",
+				fp, p.NodeID, p.From.Local().Format(time.DateOnly), p.To.Local().Format(time.DateOnly), len(p.Receipts))
+			for u, n := range ups {
+				fmt.Fprintf(a.stdout, "  %s: %d\n", u, n)
+			}
+			return nil
+		},
+	})
 	return cmd
 }

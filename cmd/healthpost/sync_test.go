@@ -7,10 +7,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	_ "modernc.org/sqlite"
@@ -252,5 +254,30 @@ func TestSyncAndHubCommands(t *testing.T) {
 	db.QueryRow(`SELECT count(*) FROM outbox WHERE state = 'delivered'`).Scan(&n)
 	if n != docs {
 		t.Fatalf("delivered=%d, want %d", n, docs)
+	}
+
+	// Ensure a signed receipt report lists every delivery, verifies, and
+	// is refused once changed.
+	report := filepath.Join(dir, "receipts.json")
+	if r := runSyncCLI(ctx, env, nil, "sync", "receipts"); r.code != 2 || !strings.Contains(r.stderr, "--out FILE required") {
+		t.Fatalf("receipts without --out: exit %d %s", r.code, r.stderr)
+	}
+	tomorrow := time.Now().AddDate(0, 0, 1).Format(time.DateOnly)
+	r = runSyncCLI(ctx, env, nil, "sync", "receipts", "--to", tomorrow, "--out", report)
+	if r.code != 0 || !strings.Contains(r.stdout, "Wrote "+strconv.Itoa(docs)+" receipts") {
+		t.Fatalf("receipts: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	fp := r.stdout[strings.Index(r.stdout, "SHA256:"):]
+	fp = strings.TrimSuffix(strings.TrimSpace(fp), ".")
+	if r := runSyncCLI(ctx, base, nil, "sync", "receipts", "verify", report); r.code != 0 || !strings.Contains(r.stdout, "Signature good: key "+fp) {
+		t.Fatalf("verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	b, _ := os.ReadFile(report)
+	if !bytes.Contains(b, []byte(`"remote_version": "1"`)) {
+		t.Fatalf("report:\n%s", b)
+	}
+	os.WriteFile(report, bytes.Replace(b, []byte(`"remote_version": "1"`), []byte(`"remote_version": "7"`), 1), 0o644)
+	if r := runSyncCLI(ctx, base, nil, "sync", "receipts", "verify", report); r.code != 3 || !strings.Contains(r.stderr, "does not match") {
+		t.Fatalf("verify a changed report: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
