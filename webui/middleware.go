@@ -94,16 +94,15 @@ func (s *Server) guard(mux *http.ServeMux, policy map[string]access) http.Handle
 		_, pattern := mux.Handler(r)
 		acc, known := policy[pattern]
 		ss := s.loadSession(r)
-		ctx := r.Context()
 		if ss != nil {
-			ctx = context.WithValue(ctx, sessionKey{}, ss)
+			r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, ss))
 		}
 		if err := cop.Check(r); err != nil {
-			s.deny(w, r.WithContext(ctx), ss, "cross-origin")
+			s.deny(w, r, ss, "cross-origin")
 			return
 		}
 		if known && acc.public {
-			mux.ServeHTTP(w, r.WithContext(ctx))
+			mux.ServeHTTP(w, r)
 			return
 		}
 		// Session.
@@ -112,13 +111,13 @@ func (s *Server) guard(mux *http.ServeMux, policy map[string]access) http.Handle
 			return
 		}
 		if !known {
-			s.notFound(w, r.WithContext(ctx))
+			s.notFound(w, r)
 			return
 		}
 		now := s.Store.Now()
-		if !ss.Locked && now.Sub(ss.LastSeenAt) > s.idleLock(ctx) {
-			if err := s.Store.LockWebSession(ctx, ss.token); err != nil {
-				s.serverError(w, r.WithContext(ctx), err)
+		if !ss.Locked && now.Sub(ss.LastSeenAt) > s.idleLock(r.Context()) {
+			if err := s.Store.LockWebSession(r.Context(), ss.token); err != nil {
+				s.serverError(w, r, err)
 				return
 			}
 			ss.Locked = true
@@ -133,27 +132,29 @@ func (s *Server) guard(mux *http.ServeMux, policy map[string]access) http.Handle
 		}
 		// Role.
 		if !acc.allows(ss.User.Role) {
-			s.deny(w, r.WithContext(ctx), ss, "role")
+			s.deny(w, r, ss, "role")
 			return
 		}
 		// CSRF. The form is read here, so a body over the limit is refused
 		// as too large rather than as a missing token.
-		if !safeMethod(r.Method) && !s.readForm(w, r.WithContext(ctx)) {
-			return
-		}
-		if !safeMethod(r.Method) && !validCSRF(r, ss.CSRFToken) {
-			s.deny(w, r.WithContext(ctx), ss, "csrf")
-			return
-		}
-		// Audit: every store access in the handler is made as this user.
-		ctx = edge.WithActor(ctx, edge.Actor{Kind: edge.ActorUser, ID: ss.User.ID})
-		if !ss.Locked && now.Sub(ss.LastSeenAt) > touchEvery && pattern != "GET /patients/{id}/readings" {
-			if err := s.Store.TouchWebSession(ctx, ss.token); err != nil {
-				s.serverError(w, r.WithContext(ctx), err)
+		if !safeMethod(r.Method) {
+			if !s.readForm(w, r) {
+				return
+			}
+			if !validCSRF(r, ss.CSRFToken) {
+				s.deny(w, r, ss, "csrf")
 				return
 			}
 		}
-		mux.ServeHTTP(w, r.WithContext(ctx))
+		// Audit: every store access in the handler is made as this user.
+		r = r.WithContext(edge.WithActor(r.Context(), edge.Actor{Kind: edge.ActorUser, ID: ss.User.ID}))
+		if !ss.Locked && now.Sub(ss.LastSeenAt) > touchEvery && pattern != "GET /patients/{id}/readings" {
+			if err := s.Store.TouchWebSession(r.Context(), ss.token); err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
 	})
 }
 

@@ -14,7 +14,7 @@ import (
 // validation comes back with everything still in it.
 type patientForm struct {
 	Name, Gender, BirthDate, Age, Phone, Village, Address string
-	ABHANumber, ABHAAddress, Consent, Allergies          string
+	ABHANumber, ABHAAddress, Consent, Allergies           string
 	// Confirm is set once the health worker has seen the likely duplicates.
 	Confirm bool
 	// Scanned says the form was filled from an ABHA card's QR code.

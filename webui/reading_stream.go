@@ -39,7 +39,8 @@ func (s *Server) streamReadings(w http.ResponseWriter, r *http.Request) {
 	pid := r.PathValue("id")
 	since := time.UnixMilli(atoi64(r.URL.Query().Get("since")))
 	after := atoi64(r.Header.Get("Last-Event-ID"))
-	if err := s.Store.Audit(ctx, edge.ActionPatientRead, "patient", pid, pid, "live-readings"); err != nil {
+	// Reading the patient audits the watching, once.
+	if _, err := s.Store.Patient(ctx, pid); err != nil {
 		s.fail(w, r, err)
 		return
 	}
