@@ -39,6 +39,10 @@ const (
 	DefaultSessionExpiry = 24 * time.Hour
 	// DefaultLogInterval is how often one device's repeating problem is logged.
 	DefaultLogInterval = time.Minute
+	// DefaultPipeline lets a device have as many publishes committing as a
+	// device typically keeps in flight (paho and most firmware: 10 to 20, and
+	// up to the broker's Receive Maximum).
+	DefaultPipeline = 64
 )
 
 // MQTT 5 reason codes of a negative PUBACK, for payloads that resending will
@@ -69,6 +73,15 @@ type Broker struct {
 	SessionExpiry time.Duration
 	// LogInterval is how often one device's repeating problem is logged.
 	LogInterval time.Duration
+	// Pipeline is how many QoS 1 readings publishes of one connection may be
+	// committing at once. At 1 each is committed inside mochi's OnPublish
+	// hook and mochi writes its PUBACK after the hook returns. Above 1 the
+	// hook hands the publish to a per-connection pipeline and returns
+	// packets.ErrRejectPacket, so mochi writes nothing; the pipeline writes
+	// each PUBACK itself after that publish committed, in the order the
+	// publishes arrived. Either way no PUBACK precedes its commit; the
+	// pipeline lets one device's publishes share a group commit.
+	Pipeline int
 
 	Store    *edge.Store
 	Ingestor *devices.Ingestor
@@ -84,10 +97,25 @@ type Broker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	acks sync.WaitGroup // pipelines' acknowledgement goroutines
+
 	mu      sync.Mutex
-	devices map[string]*deviceInfo // by device name = MQTT username
-	live    map[*mochi.Client]bool // connections whose session was established
-	online  map[string]int         // live connections per device name
+	devices map[string]*deviceInfo         // by device name = MQTT username
+	live    map[*mochi.Client]*ackPipeline // connections whose session was established
+	online  map[string]int                 // live connections per device name
+}
+
+// ackPipeline holds one connection's QoS 1 readings publishes in arrival
+// order until each has committed, and writes their PUBACKs in that order.
+type ackPipeline struct {
+	queue chan *pendingAck
+}
+
+// pendingAck is one publish in a pipeline.
+type pendingAck struct {
+	packetID uint16
+	done     chan struct{}
+	outcome  outcome // set before done is closed
 }
 
 // NewBroker returns an embedded broker for cfg.Listen (DefaultListen when
@@ -105,6 +133,7 @@ func NewBroker(store *edge.Store, in *devices.Ingestor, logger *slog.Logger, cfg
 		MaxClients:    DefaultMaxClients,
 		SessionExpiry: DefaultSessionExpiry,
 		LogInterval:   DefaultLogInterval,
+		Pipeline:      DefaultPipeline,
 		Store:         store,
 		Ingestor:      in,
 		Logger:        logger.With(edge.LogKeySubsystem, "mqtt"),
@@ -120,7 +149,7 @@ func (b *Broker) Open(ctx context.Context) error {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.limit = &limiter{interval: b.LogInterval}
 	b.devices = map[string]*deviceInfo{}
-	b.live = map[*mochi.Client]bool{}
+	b.live = map[*mochi.Client]*ackPipeline{}
 	b.online = map[string]int{}
 
 	caps := mochi.NewDefaultServerCapabilities()
@@ -128,6 +157,10 @@ func (b *Broker) Open(ctx context.Context) error {
 	caps.MaximumClients = int64(b.MaxClients)
 	caps.MaximumSessionExpiryInterval = uint32(b.SessionExpiry / time.Second)
 	caps.MaximumMessageExpiryInterval = int64(b.SessionExpiry / time.Second)
+	// Devices receive little (their own status, commands later): a short
+	// queue of pending writes per connection instead of mochi's 8192 keeps
+	// 50 connections' memory small.
+	caps.MaximumClientWritesPending = 256
 	b.server = mochi.New(&mochi.Options{
 		Capabilities: caps,
 		InlineClient: true, // the broker publishes devices' retained status itself
@@ -154,14 +187,14 @@ func (b *Broker) Open(ctx context.Context) error {
 // asked for port 0).
 func (b *Broker) Addr() string { return b.tcp.Address() }
 
-// Close disconnects every device and stops listening. Publishes whose
+// Close disconnects every device and stops listening; a second Close does
+// nothing. Publishes whose
 // readings are committing finish first, so their devices get their PUBACK;
 // if ctx ends first, they stop waiting and get none.
 func (b *Broker) Close(ctx context.Context) error {
-	if b.server == nil {
-		return nil
+	if b.server == nil || b.closing.Swap(true) {
+		return nil // never opened, or already closed
 	}
-	b.closing.Store(true)
 	done := make(chan struct{})
 	go func() {
 		b.server.Close() // waits for every client's goroutine, so for its hook
@@ -172,6 +205,19 @@ func (b *Broker) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		b.cancel()
 		<-done
+	}
+	// The clients are gone, so every pipeline is closed; wait for the
+	// commits still in them (their PUBACKs can no longer be written).
+	acked := make(chan struct{})
+	go func() {
+		b.acks.Wait()
+		close(acked)
+	}()
+	select {
+	case <-acked:
+	case <-ctx.Done():
+		b.cancel()
+		<-acked
 	}
 	b.cancel()
 	return nil
@@ -294,10 +340,10 @@ func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	return false
 }
 
-// OnPublish commits the readings of a publish to a device's readings topic
-// before mochi acknowledges it. mochi's processPublish (server.go) calls
-// this hook and only after it returns writes the PUBACK; on
-// packets.ErrRejectPacket it returns without writing any. So:
+// OnPublish acknowledges a publish to a device's readings topic only after
+// its readings committed. mochi's processPublish (server.go) calls this hook
+// and only after it returns writes the PUBACK; on packets.ErrRejectPacket it
+// returns without writing any. So, at Pipeline 1:
 //
 //   - readings committed: CodeSuccessIgnore, a normal PUBACK; the reading is
 //     not retained nor passed to subscribers (it is PHI and lives in the
@@ -308,6 +354,10 @@ func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 //     with a failure reason code, so the device does not resend it; on
 //     3.1.1, which has no negative PUBACK, none (a plain error would be a
 //     success PUBACK there).
+//
+// Above Pipeline 1, a QoS 1 publish goes to its connection's pipeline and
+// the hook returns ErrRejectPacket at once; writeAcks then writes the same
+// answers, after the commit, in arrival order.
 func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		return pk, nil
@@ -320,25 +370,83 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 	if pk.TopicName != ReadingsTopic(b.NodeID, d.dev.Name) {
 		return pk, nil // status and other topics under the device's prefix flow as usual
 	}
+	payload := bytes.Clone(pk.Payload) // the store keeps the raw frame
+	if pk.FixedHeader.Qos == 1 && b.Pipeline > 1 {
+		if p := b.pipeline(cl); p != nil {
+			pa := &pendingAck{packetID: pk.PacketID, done: make(chan struct{})}
+			p.queue <- pa // waits while Pipeline publishes of this connection are committing
+			b.acks.Add(1)
+			go func() {
+				defer b.acks.Done()
+				defer close(pa.done)
+				pa.outcome = b.ingest(d, payload)
+			}()
+			return pk, packets.ErrRejectPacket // mochi writes nothing; writeAcks will
+		}
+	}
+	o := b.ingest(d, payload)
+	switch {
+	case o == stored:
+		return pk, packets.CodeSuccessIgnore
+	case o == notStored || pk.FixedHeader.Qos == 0:
+		return pk, packets.ErrRejectPacket
+	case cl.Properties.ProtocolVersion == 5:
+		return pk, failureCode(o)
+	}
+	return pk, packets.ErrRejectPacket
+}
+
+// ingest stores one readings payload and logs what went wrong, if anything.
+func (b *Broker) ingest(d *deviceInfo, payload []byte) outcome {
 	ctx, cancel := context.WithTimeout(b.ctx, b.IngestTimeout)
 	defer cancel()
-	payload := bytes.Clone(pk.Payload) // the store keeps the raw frame
 	o, _, problem := ingest(ctx, b.Ingestor, d, payload, time.Now())
 	switch o {
-	case stored:
-		return pk, packets.CodeSuccessIgnore
 	case badPayload, noKnownCode:
 		b.limit.log(b.Logger, slog.LevelWarn, "payload:"+d.dev.Name, problem, edge.LogKeyDevice, d.dev.Name)
-		if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
-			if o == badPayload {
-				return pk, codePayloadInvalid
-			}
-			return pk, codeNoKnownCode
-		}
-		return pk, packets.ErrRejectPacket
-	default:
+	case notStored:
 		b.limit.log(b.Logger, slog.LevelError, "store:"+d.dev.Name, problem, edge.LogKeyDevice, d.dev.Name)
-		return pk, packets.ErrRejectPacket
+	}
+	return o
+}
+
+// failureCode is the MQTT 5 PUBACK reason code for a payload that resending
+// will not fix.
+func failureCode(o outcome) packets.Code {
+	if o == badPayload {
+		return codePayloadInvalid
+	}
+	return codeNoKnownCode
+}
+
+// pipeline returns cl's acknowledgement pipeline, or nil before its
+// session is established.
+func (b *Broker) pipeline(cl *mochi.Client) *ackPipeline {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.live[cl]
+}
+
+// writeAcks writes the PUBACKs of a connection's pipeline in arrival order,
+// each once its publish's readings committed: success when they did; on
+// MQTT 5 a failure reason code for a payload resending will not fix; and
+// nothing when they did not commit (the device sends it again), as mochi
+// does for packets.ErrRejectPacket. It ends when the pipeline is closed and
+// drained.
+func (b *Broker) writeAcks(cl *mochi.Client, p *ackPipeline) {
+	defer b.acks.Done()
+	for pa := range p.queue {
+		<-pa.done
+		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pa.packetID}
+		switch {
+		case pa.outcome == stored:
+		case pa.outcome == notStored || cl.Properties.ProtocolVersion != 5:
+			continue
+		default:
+			c := failureCode(pa.outcome)
+			ack.ReasonCode, ack.Properties.ReasonString = c.Code, c.Reason
+		}
+		cl.WritePacket(ack) // fails only when the connection is gone; the device resends
 	}
 }
 
@@ -350,8 +458,11 @@ func (h *hook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
 	if d == nil {
 		return
 	}
+	p := &ackPipeline{queue: make(chan *pendingAck, max(1, b.Pipeline-1))}
+	b.acks.Add(1)
+	go b.writeAcks(cl, p)
 	b.mu.Lock()
-	b.live[cl] = true
+	b.live[cl] = p
 	b.online[d.dev.Name]++
 	b.mu.Unlock()
 	b.Ingestor.SetStatus(d.dev, "connected over MQTT from "+remoteIP(cl))
@@ -366,11 +477,13 @@ func (h *hook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
 func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	b := h.b
 	b.mu.Lock()
-	if !b.live[cl] {
+	p := b.live[cl]
+	if p == nil {
 		b.mu.Unlock()
 		return
 	}
 	delete(b.live, cl)
+	close(p.queue) // the client's read loop has ended: nothing more is queued
 	name := string(cl.Properties.Username)
 	b.online[name]--
 	left := b.online[name]

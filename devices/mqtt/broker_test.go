@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -23,30 +24,51 @@ func MustExec(tb testing.TB, n *Node, query string) {
 }
 
 func TestBroker_PubackAfterCommit(t *testing.T) {
+	for _, pipeline := range Pipelines {
+		t.Run(fmt.Sprintf("Pipeline%d", pipeline), func(t *testing.T) { testPubackAfterCommit(t, pipeline) })
+	}
+}
+
+func testPubackAfterCommit(t *testing.T, pipeline int) {
 	n := MustOpenNode(t)
 	p := MustCreatePatient(t, n.Store, "Sunita Devi")
 	d := MustCreateDevice(t, n.Store, "BP monitor 1", "auto", "")
-	b := MustOpenBroker(t, n)
+	b := MustOpenBroker(t, n, func(b *mqtt.Broker) { b.Pipeline = pipeline })
 	topic := mqtt.ReadingsTopic(testNode, d.Name)
 
 	// Ensure that when a device's QoS 1 publish completes (its PUBACK
 	// arrived), a separate SQLite connection already sees the reading.
 	t.Run("Paho", func(t *testing.T) {
 		c := MustPaho(t, b.Addr(), "bp1", d)
-		for i := range 20 {
+		// 20 in flight at a time, each checked the moment its token completes.
+		var wg sync.WaitGroup
+		for i := range 200 {
 			id := fmt.Sprintf("paho-%d", i)
-			MustWait(t, c.Publish(topic, 1, false, Envelope(id, p.LocalID, "8480-6", "128", "mm[Hg]")))
-			if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings r JOIN observations o ON o.id = r.observation_id
-				WHERE r.message_id = ? AND o.patient_id = ?`, id+"/1", p.ID); got != 1 {
-				t.Fatalf("at PUBACK of %s: %d committed readings with an observation, want 1", id, got)
+			tok := c.Publish(topic, 1, false, Envelope(id, p.LocalID, "8480-6", "128", "mm[Hg]"))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-tok.Done()
+				if err := tok.Error(); err != nil {
+					t.Error(err)
+					return
+				}
+				if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings r JOIN observations o ON o.id = r.observation_id
+					WHERE r.message_id = ? AND o.patient_id = ?`, id+"/1", p.ID); got != 1 {
+					t.Errorf("at PUBACK of %s: %d committed readings with an observation, want 1", id, got)
+				}
+			}()
+			if i%20 == 19 {
+				wg.Wait()
 			}
 		}
+		wg.Wait()
 	})
 
 	// Ensure no PUBACK leaves while the commit is held half-way (inside the
 	// write transaction), and that it arrives once the commit is released.
 	for _, version := range []byte{4, 5} {
-		t.Run(fmt.Sprintf("HeldCommitMQTT%d", version), func(t *testing.T) {
+		t.Run(fmt.Sprintf("HeldCommit/MQTT%d", version), func(t *testing.T) {
 			entered, release := make(chan string, 1), make(chan struct{})
 			g := func(id string) {
 				if strings.HasPrefix(id, "held-") {
@@ -56,8 +78,8 @@ func TestBroker_PubackAfterCommit(t *testing.T) {
 			}
 			gate.Store(&g)
 			t.Cleanup(func() { gate.Store(nil) })
-			MustExec(t, n, `CREATE TRIGGER held BEFORE INSERT ON readings BEGIN SELECT hp_test_gate(NEW.message_id); END`)
-			t.Cleanup(func() { MustExec(t, n, `DROP TRIGGER held`) })
+			MustExec(t, n, `CREATE TRIGGER IF NOT EXISTS held BEFORE INSERT ON readings BEGIN SELECT hp_test_gate(NEW.message_id); END`)
+			t.Cleanup(func() { MustExec(t, n, `DROP TRIGGER IF EXISTS held`) })
 
 			c := MustConnectRaw(t, b.Addr(), version, "held", d)
 			replies := make(chan Reply, 8)
@@ -95,9 +117,15 @@ func TestBroker_PubackAfterCommit(t *testing.T) {
 }
 
 func TestBroker_FailedCommit(t *testing.T) {
+	for _, pipeline := range Pipelines {
+		t.Run(fmt.Sprintf("Pipeline%d", pipeline), func(t *testing.T) { testFailedCommit(t, pipeline) })
+	}
+}
+
+func testFailedCommit(t *testing.T, pipeline int) {
 	n := MustOpenNode(t)
 	d := MustCreateDevice(t, n.Store, "BP monitor 1", "json", "")
-	b := MustOpenBroker(t, n)
+	b := MustOpenBroker(t, n, func(b *mqtt.Broker) { b.Pipeline = pipeline })
 	topic := mqtt.ReadingsTopic(testNode, d.Name)
 	// A real failure inside the commit: the database refuses these readings.
 	MustExec(t, n, `CREATE TRIGGER fail BEFORE INSERT ON readings WHEN NEW.message_id LIKE 'fail-%'
@@ -109,19 +137,18 @@ func TestBroker_FailedCommit(t *testing.T) {
 			c := MustConnectRaw(t, b.Addr(), version, fmt.Sprintf("fail-%d", version), d)
 			id := fmt.Sprintf("fail-%d", version)
 			c.Publish(7, 1, topic, Envelope(id, "", "8480-6", "120", "mm[Hg]"), false)
-			c.Ping()
-			// Ensure the broker answered the later PINGREQ with no PUBACK of
-			// any kind before it: the publish was not acknowledged.
-			if r := c.MustNext(); r.Type != packets.Pingresp {
-				t.Fatalf("reply %+v, want PINGRESP and no PUBACK", r)
+			// Ensure no PUBACK of any kind came for it, before the PUBACK of
+			// a later publish that did commit.
+			if failed := c.MustNotAcked(topic, 8, 7); len(failed) != 0 {
+				t.Fatalf("failure PUBACK %+v; a commit failure must get none, so the device resends", failed)
 			}
 			n.Logs.MustWaitFor(t, "were not stored")
 			// Ensure nothing was stored, not even the raw frame.
 			if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id LIKE ?`, id+"/%"); got != 0 {
 				t.Fatalf("readings=%d, want 0", got)
 			}
-			if got := MustCount(t, n.Raw, `SELECT count(*) FROM device_messages`); got != frames {
-				t.Fatalf("raw frames %d -> %d", frames, got)
+			if got := MustCount(t, n.Raw, `SELECT count(*) FROM device_messages`); got != frames+1 {
+				t.Fatalf("raw frames %d -> %d, want only the probe's", frames, got)
 			}
 		})
 	}
@@ -334,9 +361,15 @@ func catalogue(tb testing.TB) map[string]bool {
 }
 
 func TestBroker_Catalogue(t *testing.T) {
+	for _, pipeline := range Pipelines {
+		t.Run(fmt.Sprintf("Pipeline%d", pipeline), func(t *testing.T) { testCatalogue(t, pipeline) })
+	}
+}
+
+func testCatalogue(t *testing.T, pipeline int) {
 	n := MustOpenNode(t)
 	d := MustCreateDevice(t, n.Store, "BP monitor 1", "auto", `{"codes":{"GLU":"41653-7","sys":"8480-6","dia":"8462-4"}}`)
-	b := MustOpenBroker(t, n)
+	b := MustOpenBroker(t, n, func(b *mqtt.Broker) { b.Pipeline = pipeline })
 	topic := mqtt.ReadingsTopic(testNode, d.Name)
 
 	// Ensure every valid payload of the catalogue is stored and acknowledged
@@ -381,27 +414,38 @@ func TestBroker_Catalogue(t *testing.T) {
 		}
 		dev0, _ := n.Store.Device(context.Background(), d.ID)
 
-		bad := 0
+		bad, probes := 0, 0
 		v4 := MustConnectRaw(t, b.Addr(), 4, "cat-bad-4", d)
 		v5 := MustConnectRaw(t, b.Addr(), 5, "cat-bad-5", d)
+		id := uint16(0)
 		for f, ok := range catalogue(t) {
 			if ok {
 				continue
 			}
 			payload, _ := os.ReadFile(f)
 			bad += 2
-			v4.Publish(1, 1, topic, payload, false)
-			v4.Ping()
-			if r := v4.MustNext(); r.Type != packets.Pingresp {
-				t.Fatalf("%s over MQTT 3.1.1: reply %+v, want no PUBACK", filepath.Base(f), r)
-			}
-			v5.Publish(2, 1, topic, payload, false)
-			if r := v5.MustNext(); r.Type != packets.Puback || r.PacketID != 2 || r.Code != 0x99 {
+			id++
+			v4.Publish(id, 1, topic, payload, false)
+			v5.Publish(id, 1, topic, payload, false)
+			if r := v5.MustNext(); r.Type != packets.Puback || r.PacketID != id || r.Code != 0x99 {
 				t.Fatalf("%s over MQTT 5: reply %+v, want PUBACK 0x99", filepath.Base(f), r)
 			}
 		}
+		// Ensure MQTT 3.1.1, which has no negative PUBACK, got none at all.
+		all := make([]uint16, id)
+		for i := range all {
+			all[i] = uint16(i + 1)
+		}
+		if failed := v4.MustNotAcked(topic, 1000, all...); len(failed) != 0 {
+			t.Fatalf("MQTT 3.1.1 got failure PUBACKs %+v", failed)
+		}
+		probes++
 		for _, tb := range tables {
-			if got := MustCount(t, n.Raw, `SELECT count(*) FROM `+tb); got != before[tb] {
+			want := before[tb]
+			if tb == "readings" {
+				want += probes
+			}
+			if got := MustCount(t, n.Raw, `SELECT count(*) FROM `+tb); got != want {
 				t.Fatalf("%s: %d rows -> %d", tb, before[tb], got)
 			}
 		}

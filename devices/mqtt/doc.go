@@ -28,15 +28,33 @@
 // Anonymous clients are refused. A device may publish and subscribe only
 // under its own prefix, and set a last will only there; it may also
 // subscribe to every device's status topic (.../devices/+/status), which
-// carries no PHI, so that a display can show which devices are online. The readings of a
-// QoS 1 publish are committed inside mochi's OnPublish hook; mochi writes
-// the PUBACK only after that hook returns, and writes none when the hook
-// returns packets.ErrRejectPacket (mochi v2.7.9 server.go, processPublish:
-// the hook at line 913, the reject branch at 916-917, the PUBACK at 942-952).
-// So a device's PUBACK means its readings are on disk, and a failed commit
-// gets no PUBACK, on MQTT 3.1.1 and 5 alike. The broker also publishes each
-// device's retained status itself when it connects and disconnects, and
-// records it on the device (devices.Ingestor.SetStatus).
+// carries no PHI, so that a display can show which devices are online.
+//
+// A QoS 1 publish on a readings topic is acknowledged only after its
+// readings committed, in one of two ways (Broker.Pipeline):
+//
+//   - Pipeline 1: the readings are committed inside mochi's OnPublish hook.
+//     mochi writes the PUBACK only after that hook returns, and none when it
+//     returns packets.ErrRejectPacket (mochi v2.7.9 server.go,
+//     processPublish: the hook is called at line 913, the reject branch
+//     returns at 916-917 before any ack is built, the PUBACK is built and
+//     written at 941-952). A plain error would not do: on MQTT 3.1.1 it
+//     falls through to the success PUBACK (920 applies to MQTT 5 only).
+//   - Pipeline above 1 (the default): the hook hands the publish to its
+//     connection's pipeline and returns packets.ErrRejectPacket, so mochi
+//     writes nothing; the pipeline commits it (up to Pipeline of one
+//     connection at once, so a device's publishes share group commits) and
+//     writes each PUBACK itself after its commit, in the order the
+//     publishes arrived.
+//
+// Either way a device's PUBACK means its readings are on disk, and a failed
+// commit gets no PUBACK, on MQTT 3.1.1 and 5 alike, so the device sends it
+// again. A payload that resending will not fix (not SenML or the envelope,
+// or no code the node knows) is counted and kept raw; MQTT 5 devices get a
+// PUBACK with reason code 0x99 or 0x83, MQTT 3.1.1 devices, which have no
+// negative PUBACK, none. The broker also publishes each device's retained
+// status itself when it connects and disconnects, and records it on the
+// device (devices.Ingestor.SetStatus).
 //
 // # An external broker
 //

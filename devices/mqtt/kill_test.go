@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,6 +33,9 @@ func brokerChild(path string) {
 	}
 	logger := slog.New(slog.DiscardHandler)
 	b := mqtt.NewBroker(s, devices.NewIngestor(s, logger), logger, edge.MQTTConfig{Listen: "127.0.0.1:0"}, testNode)
+	if p, err := strconv.Atoi(os.Getenv("HPTEST_PIPELINE")); err == nil {
+		b.Pipeline = p
+	}
 	if err := b.Open(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -57,7 +61,13 @@ func TestBroker_KillNineLosesNothingAcknowledged(t *testing.T) {
 	var acked []string
 	for round, killAfter := range []int{300, 1500, 4000} {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"="+path)
+		// The first round commits inside mochi's hook, the others through
+		// the pipeline.
+		pipeline := mqtt.DefaultPipeline
+		if round == 0 {
+			pipeline = 1
+		}
+		cmd.Env = append(os.Environ(), childEnv+"="+path, fmt.Sprintf("HPTEST_PIPELINE=%d", pipeline))
 		cmd.Stderr = os.Stderr
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -149,9 +150,12 @@ func MustCreatePatient(tb testing.TB, s *edge.Store, name string) *edge.Patient 
 }
 
 // MustOpenBroker opens an embedded broker on a free loopback port.
-func MustOpenBroker(tb testing.TB, n *Node) *mqtt.Broker {
+func MustOpenBroker(tb testing.TB, n *Node, configure ...func(*mqtt.Broker)) *mqtt.Broker {
 	tb.Helper()
 	b := mqtt.NewBroker(n.Store, n.Ingestor, n.Logs.Logger(), edge.MQTTConfig{Listen: "127.0.0.1:0"}, testNode)
+	for _, f := range configure {
+		f(b)
+	}
 	if err := b.Open(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
@@ -402,6 +406,40 @@ func (c *RawClient) Next() (Reply, error) {
 	}
 	return r, nil
 }
+
+// MustNotAcked proves that none of the publishes with the packet IDs in bad
+// got a success PUBACK: it publishes a valid reading with packet ID probe
+// and reads up to its PUBACK, failing on a success PUBACK for any of bad on
+// the way. The broker writes one connection's readings PUBACKs in the order
+// the publishes arrived, so none can follow. Failure PUBACKs (MQTT 5 reason
+// codes) are returned.
+func (c *RawClient) MustNotAcked(topic string, probe uint16, bad ...uint16) []Reply {
+	c.tb.Helper()
+	c.Publish(probe, 1, topic, Envelope(fmt.Sprintf("probe-%d-%d", probe, time.Now().UnixNano()), "", "8867-4", "72", "/min"), false)
+	var failed []Reply
+	for {
+		r := c.MustNext()
+		if r.Type != packets.Puback {
+			continue
+		}
+		if r.PacketID == probe {
+			if r.Code != 0 {
+				c.tb.Fatalf("probe PUBACK %#x", r.Code)
+			}
+			return failed
+		}
+		if slices.Contains(bad, r.PacketID) {
+			if r.Code < 0x80 {
+				c.tb.Fatalf("PUBACK %d with success code %#x", r.PacketID, r.Code)
+			}
+			failed = append(failed, r)
+		}
+	}
+}
+
+// Pipelines are the two ways the broker can acknowledge: committing inside
+// mochi's hook (1) and the per-connection pipeline (the default).
+var Pipelines = []int{1, mqtt.DefaultPipeline}
 
 // MustNext reads the next packet and fails if the connection ended.
 func (c *RawClient) MustNext() Reply {
