@@ -314,6 +314,9 @@ func TestPorts_AutoTextWithoutPattern(t *testing.T) {
 	if got := MustCount(t, db, `SELECT count(*) FROM readings WHERE device_id = ?`, dev.ID); got != 0 {
 		t.Fatalf("readings=%d, want 0", got)
 	}
+	if got := MustCount(t, db, `SELECT count(*) FROM device_messages WHERE device_id = ? AND raw = CAST('WT: 62.4 kg'||char(13)||char(10) AS BLOB)`, dev.ID); got != 1 {
+		t.Fatalf("what it printed was kept raw %d times, want 1", got)
+	}
 }
 
 // ensure bytes is used even when tests change.

@@ -56,7 +56,11 @@ func (p *Ports) serve(d *device, conn *Conn) error {
 		return p.serveASTM(d, conn, rw)
 	case CodecLine:
 		if d.line == nil {
-			return &configError{fmt.Sprintf("%s on %s prints lines of text, but has no \"pattern\" to read them; set its pattern (and code), then restart the node", d.dev.Name, d.st.Port)}
+			problem := fmt.Sprintf("%s on %s prints lines of text, but has no \"pattern\" to read them; set its pattern (and code), then restart the node", d.dev.Name, d.st.Port)
+			if pre, ok := rw.(*prefixed); ok {
+				p.fail(d, CodecLine, pre.pre, problem) // what it printed, to write the pattern from
+			}
+			return &configError{problem}
 		}
 		return p.serveLine(d, rw)
 	}
