@@ -385,3 +385,28 @@ func (s *Store) UnassignedReadings(ctx context.Context, limit int) ([]Reading, e
 	}
 	return out, rows.Err()
 }
+
+// Observation reads one observation (a device reading outside any visit, for
+// syncq) and audits the read. It returns the observation and its patient.
+func (s *Store) Observation(ctx context.Context, id string) (Observation, string, error) {
+	var o Observation
+	var patientID string
+	err := s.write(ctx, func(tx *Tx) error {
+		if tx.actor.Kind == "" {
+			return ErrNoActor
+		}
+		var eff int64
+		err := tx.queryRow(`SELECT id, patient_id, loinc, coalesce(value, 0), value_text, unit, effective_at, source,
+			coalesce(device_id, '') FROM observations WHERE id = ?`, id).
+			Scan(&o.ID, &patientID, &o.LOINC, &o.Value, &o.ValueText, &o.Unit, &eff, &o.Source, &o.DeviceID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("observation %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("read observation: %w", err)
+		}
+		o.EffectiveAt = time.UnixMilli(eff)
+		return tx.audit("observation.read", "observation", id, patientID, "")
+	})
+	return o, patientID, err
+}

@@ -18,7 +18,7 @@ import (
 
 func (a *app) deviceCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "device", Short: "Register medical devices, list them, check them"}
-	cmd.AddCommand(a.deviceAddCommand(), a.deviceListCommand(), a.deviceRemoveCommand(), a.deviceTestCommand())
+	cmd.AddCommand(a.deviceAddCommand(), a.deviceListCommand(), a.deviceRemoveCommand(), a.deviceTestCommand(), a.deviceSimulateCommand())
 	return cmd
 }
 

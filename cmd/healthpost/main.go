@@ -114,6 +114,8 @@ for example HEALTHPOST_DATA_DIR or HEALTHPOST_HTTP_LISTEN; flags win over both.`
 		a.auditCommand(),
 		a.configCommand(),
 		a.deviceCommand(),
+		a.syncCommand(),
+		a.hubCommand(),
 	)
 	return root
 }

@@ -118,7 +118,14 @@ type server struct {
 // serve starts the node and returns once it prints that it is listening.
 func (n *node) serve() *server {
 	n.t.Helper()
-	cmd := exec.Command(binary, "serve")
+	return n.start("serve")
+}
+
+// start runs a long-lived command (serve, hub) and returns once it prints
+// that it is listening.
+func (n *node) start(args ...string) *server {
+	n.t.Helper()
+	cmd := exec.Command(binary, args...)
 	cmd.Dir, cmd.Env = n.dir, n.env
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -140,7 +147,7 @@ func (n *node) serve() *server {
 		} else if expectPassword && strings.TrimSpace(line) != "" {
 			srv.password, expectPassword = strings.TrimSpace(line), false
 		}
-		if u, ok := strings.CutPrefix(line, "listening on "); ok {
+		if _, u, ok := strings.Cut(line, "listening on "); ok {
 			srv.url = u
 			break
 		}
@@ -148,7 +155,7 @@ func (n *node) serve() *server {
 	go func() { io.Copy(io.Discard, stdout); srv.exitErr = cmd.Wait(); close(srv.exited) }()
 	if srv.url == "" {
 		<-srv.exited
-		n.t.Fatalf("serve exited before listening (%v):\n%s\n%s", srv.exitErr, strings.Join(srv.stdout, "\n"), srv.stderr)
+		n.t.Fatalf("%s exited before listening (%v):\n%s\n%s", args[0], srv.exitErr, strings.Join(srv.stdout, "\n"), srv.stderr)
 	}
 	return srv
 }
@@ -492,4 +499,80 @@ func TestServe_StoresHL7FromAMonitorOverMLLP(t *testing.T) {
 	if frames != 1 {
 		t.Fatalf("device frames=%d after stop, want 1 (counters flushed on close)", frames)
 	}
+}
+
+func TestSync_NodeDeliversToHub(t *testing.T) {
+	hub := newNode(t)
+	out := hub.mustRun("hub", "token", "add", "phc-rampur")
+	token := ""
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.TrimSpace(line); len(f) > 20 && !strings.Contains(f, " ") {
+			token = f
+		}
+	}
+	if token == "" {
+		t.Fatalf("no token printed:\n%s", out)
+	}
+	h := hub.start("hub", "--listen", "127.0.0.1:0")
+
+	n := newNode(t)
+	n.env = append(n.env, "HEALTHPOST_UPSTREAM_URL="+h.url, "HEALTHPOST_UPSTREAM_TOKEN="+token,
+		"HEALTHPOST_FACILITY_HFR_ID=IN0910034387", "HEALTHPOST_FACILITY_NAME=PHC Rampur")
+	n.mustRun("migrate")
+	s := edge.NewStore(filepath.Join(n.dataDir, edge.DBFileName))
+	s.DiskCheckPeriod = 0
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := edge.WithActor(context.Background(), edge.Actor{Kind: edge.ActorUser, ID: "nurse"})
+	if err := s.SetFacility(ctx, edge.FacilityConfig{Name: "PHC Rampur", HFRID: "IN0910034387"}); err != nil {
+		t.Fatal(err)
+	}
+	p := &edge.Patient{Name: "Sunita Devi", Gender: "F", StatedAge: 34, ABHANumber: "91-2666-2007-2857"}
+	if err := s.CreatePatient(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	e := &edge.Encounter{PatientID: p.ID, Type: edge.EncounterOPD, Status: edge.EncounterFinal, Complaint: "fever",
+		Observations:  []edge.Observation{{LOINC: "8480-6", Value: 128, Unit: "mm[Hg]"}, {LOINC: "8462-4", Value: 84, Unit: "mm[Hg]"}},
+		Prescriptions: []edge.Prescription{{Drug: "Paracetamol", Strength: "500 mg", Dose: "1 tablet", Frequency: "TDS", DurationDays: 3}}}
+	if err := s.CreateEncounter(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	s.Close(context.Background())
+
+	// Ensure `sync now --wait` delivers every document of the visit, and a second run sends nothing again.
+	if out := n.mustRun("sync", "now", "--wait", "--timeout", "60s"); !strings.Contains(strings.ToLower(out), "deliver") {
+		t.Fatalf("sync now:\n%s", out)
+	}
+	var st struct {
+		Counts []edge.OutboxCount
+	}
+	if err := json.Unmarshal([]byte(n.mustRun("sync", "status", "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	delivered := 0
+	for _, c := range st.Counts {
+		if c.State == edge.OutboxDelivered {
+			delivered += int(c.Count)
+		} else if c.Count > 0 {
+			t.Fatalf("after sync now: %d documents %s", c.Count, c.State)
+		}
+	}
+	if delivered != 3 {
+		t.Fatalf("delivered=%d, want 3 (OPConsult, Prescription, Wellness)", delivered)
+	}
+	req, _ := http.NewRequest("GET", h.url+"/Bundle?identifier=", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bundle struct{ Total int }
+	json.NewDecoder(resp.Body).Decode(&bundle)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || bundle.Total != 3 {
+		t.Fatalf("hub search answered %d with %d bundles, want 3", resp.StatusCode, bundle.Total)
+	}
+	n.mustRun("sync", "now")
+	h.stop(t)
 }

@@ -61,6 +61,10 @@ func (a *app) serve(ctx context.Context, cfg *edge.Config) error {
 		node.Close(context.Background())
 		return err
 	}
+	if _, err := a.syncEngine(ctx, node, logger); err != nil {
+		node.Close(context.Background())
+		return err
+	}
 	web := webui.NewServer(node.Store, logger)
 	web.Addr = cfg.HTTP.Listen
 	if err := node.Add(ctx, web); err != nil {

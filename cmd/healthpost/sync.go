@@ -20,13 +20,13 @@ import (
 	"github.com/healthpost/healthpost/syncq"
 )
 
-// errNoMapper means this build has no FHIR document mapper wired in.
-var errNoMapper = errors.New("this healthpost build cannot make FHIR documents yet (no mapper wired into cmd/healthpost)")
 
-// syncMapper builds the mapper that turns outbox rows into FHIR documents,
-// for `sync now` here and for the engine `serve` runs. syncq/fhir's mapper
-// is wired in here; tests replace it.
-var syncMapper = func(s *edge.Store, cfg *edge.Config) (syncq.Mapper, error) { return nil, errNoMapper }
+// syncMapper builds the mapper that turns outbox rows into FHIR documents
+// (syncq/fhir through syncq.FHIRMapper), for `sync now` here and for the
+// engine `serve` runs; tests replace it.
+var syncMapper = func(s *edge.Store, cfg *edge.Config) (syncq.Mapper, error) {
+	return syncq.NewFHIRMapper(s, cfg.Facility)
+}
 
 func (a *app) syncCommand() *cobra.Command {
 	cmd := &cobra.Command{

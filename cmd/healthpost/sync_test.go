@@ -157,8 +157,8 @@ func TestSyncAndHubCommands(t *testing.T) {
 	}
 
 	env := append(base, "HEALTHPOST_UPSTREAM_URL="+url, "HEALTHPOST_UPSTREAM_TOKEN="+tok["token"])
-	if r := runSyncCLI(ctx, env, nil, "sync", "now"); r.code != 1 || !strings.Contains(r.stderr, "cannot make FHIR documents") {
-		t.Fatalf("now without a mapper: exit %d %s", r.code, r.stderr)
+	if r := runSyncCLI(ctx, env, nil, "sync", "now"); r.code != 1 || !strings.Contains(r.stderr, "facility.hfr_id") {
+		t.Fatalf("now without the facility's HFR ID: exit %d %s", r.code, r.stderr)
 	}
 
 	// Ensure `sync now` delivers with progress, and a document the hub
