@@ -20,7 +20,6 @@ import (
 	"github.com/healthpost/healthpost/syncq"
 )
 
-
 // syncMapper builds the mapper that turns outbox rows into FHIR documents
 // (syncq/fhir through syncq.FHIRMapper), for `sync now` here and for the
 // engine `serve` runs; tests replace it.
