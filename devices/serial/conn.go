@@ -8,10 +8,10 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	tarm "github.com/tarm/serial"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultReadTick is how long one read of a silent port waits before it
@@ -88,13 +88,9 @@ func (t Tarm) Open(port string, baud int, f Framing) (io.ReadWriteCloser, error)
 type nodeID struct{ dev, ino, rdev uint64 }
 
 func statNode(path string) (nodeID, error) {
-	fi, err := os.Stat(path) // follows symlinks such as /dev/serial/by-id/...
-	if err != nil {
-		return nodeID{}, err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nodeID{}, nil
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil { // follows symlinks such as /dev/serial/by-id/...
+		return nodeID{}, &fs.PathError{Op: "stat", Path: path, Err: err}
 	}
 	return nodeID{dev: uint64(st.Dev), ino: uint64(st.Ino), rdev: uint64(st.Rdev)}, nil
 }
