@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -151,6 +153,9 @@ func DecodeSenML(payload []byte, now time.Time) ([]devices.Measurement, error) {
 				value = strconv.FormatFloat(sum, 'f', -1, 64)
 			}
 		case r.vs != nil:
+			if strings.TrimSpace(*r.vs) == "" {
+				return fail(rec, "vs", "empty string value", ErrNotSenML)
+			}
 			value = *r.vs
 		default:
 			continue // vb, vd or a sum: not a measurement
@@ -218,7 +223,7 @@ func parseRecord(raw json.RawMessage) (r record, field, problem string) {
 		*dst = &f
 		return ""
 	}
-	for key := range labels {
+	for _, key := range slices.Sorted(maps.Keys(labels)) { // sorted, so the error named is always the same
 		var p string
 		switch key {
 		case "bn":
