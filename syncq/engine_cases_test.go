@@ -72,7 +72,7 @@ func TestEngine_LinkDownProbesOnly(t *testing.T) {
 	p.SetDown(false)
 	next, _ := clk.NextWait()
 	clk.Advance(next.Sub(clk.Now()))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	MustWaitDrained(t, ctx, e, s)
 	if got := MustVerifyExactlyOnce(t, s.Path, h.Store); got != docs {
@@ -365,6 +365,7 @@ func TestEngine_Amendment(t *testing.T) {
 }
 
 func TestEngine_TwoProcessesOneDatabase(t *testing.T) {
+	t.Parallel()
 	// Ensure `healthpost sync now` draining beside the running node (two
 	// stores on one file, both through faults) still delivers each document
 	// exactly once and in order.
@@ -377,7 +378,7 @@ func TestEngine_TwoProcessesOneDatabase(t *testing.T) {
 	e1 := NewTestEngine(t, s1, p.URL, h.Token)
 	e2 := NewTestEngine(t, s2, p.URL, h.Token)
 	e2.Trigger = edge.SyncTriggerCLI
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := e1.Open(ctx); err != nil {
 		t.Fatal(err)

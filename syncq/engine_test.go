@@ -12,6 +12,7 @@ import (
 )
 
 func TestEngine_ExactlyOnceThroughFaults(t *testing.T) {
+	t.Parallel()
 	encounters := 2000
 	if longRun() {
 		encounters = 10000
@@ -26,6 +27,7 @@ func TestEngine_ExactlyOnceThroughFaults(t *testing.T) {
 		{"ConditionalOneByOne", edge.UpstreamModeConditional, 1, encounters / 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			// Ensure every document reaches the hub exactly once, each
 			// patient's in the order written, through a proxy failing 30 %
 			// of requests in every way it knows (resets, 5xx, 429, lies,
@@ -38,7 +40,7 @@ func TestEngine_ExactlyOnceThroughFaults(t *testing.T) {
 			e := NewTestEngine(t, s, p.URL, h.Token)
 			e.Client.Mode = tc.mode
 			e.BatchSize = tc.batch
-			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			start := time.Now()
 			if err := e.Open(ctx); err != nil {
@@ -65,6 +67,7 @@ func TestEngine_ExactlyOnceThroughFaults(t *testing.T) {
 }
 
 func TestEngine_UnprovenAnswerNeverDelivers(t *testing.T) {
+	t.Parallel()
 	for _, f := range []synctest.Fault{
 		synctest.FaultLie, synctest.FaultGarbage, synctest.FaultTruncate, synctest.FaultMismatch,
 		synctest.FaultDropAfter, synctest.FaultSlow, synctest.Fault502HTML, synctest.FaultCaptive400,
@@ -72,6 +75,7 @@ func TestEngine_UnprovenAnswerNeverDelivers(t *testing.T) {
 	} {
 		for _, batch := range []int{1, 5} {
 			t.Run(string(f)+map[int]string{1: "/single", 5: "/batch"}[batch], func(t *testing.T) {
+				t.Parallel()
 				// Ensure an answer that does not prove the document was
 				// stored leaves it pending and not quarantined, and that it
 				// is delivered once, and only once, when the answers are good.
@@ -82,7 +86,6 @@ func TestEngine_UnprovenAnswerNeverDelivers(t *testing.T) {
 				p := MustProxy(t, h.URL, synctest.Faults{}, 2)
 				e := NewTestEngine(t, s, p.URL, h.Token)
 				e.BatchSize = batch
-				e.Client.Timeout = 300 * time.Millisecond // FaultSlow waits for the client to give up
 				ctx := context.Background()
 				if _, err := e.Drain(ctx, syncq.DrainOptions{}); err != nil { // probe and learn batch support
 					t.Fatal(err)
@@ -90,7 +93,11 @@ func TestEngine_UnprovenAnswerNeverDelivers(t *testing.T) {
 				before := docs
 				docs += MustSeed(t, s, 3, 3)
 				p.SetFaults(synctest.Faults{Rate: 1, Kinds: []synctest.Fault{f}})
+				if f == synctest.FaultSlow {
+					e.Client.Timeout = 300 * time.Millisecond // the proxy holds the answer until the client gives up
+				}
 				e.Drain(ctx, syncq.DrainOptions{})
+				e.Client.Timeout = 20 * time.Second
 				raw := MustRawDB(t, path)
 				if got := MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'delivered'`); got != before {
 					t.Fatalf("delivered=%d after a %s answer, want the %d of before", got, f, before)

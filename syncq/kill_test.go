@@ -58,6 +58,7 @@ func TestHelperNodeProcess(t *testing.T) {
 }
 
 func TestEngine_KillNineDuplicatesNothing(t *testing.T) {
+	t.Parallel()
 	// Ensure that killing the delivering node with SIGKILL at random moments
 	// (including between the hub storing a batch and the node recording the
 	// answer), then starting it again, still delivers every document exactly
@@ -100,7 +101,7 @@ func TestEngine_KillNineDuplicatesNothing(t *testing.T) {
 			}
 			close(lines)
 		}()
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		drained := false
 		for !drained {

@@ -87,6 +87,9 @@ type Store struct {
 
 	writer, readers *sql.DB
 	writeMu         sync.Mutex
+	// prepared statements on the writer, by SQL text; guarded by writeMu.
+	prepared  map[string]*sql.Stmt
+	toPrepare []string
 
 	notifyMu sync.Mutex
 	arrived  chan struct{}
@@ -94,7 +97,7 @@ type Store struct {
 
 // NewStore returns a store for the file at path.
 func NewStore(path string) *Store {
-	return &Store{Path: path, Now: time.Now, arrived: make(chan struct{})}
+	return &Store{Path: path, Now: time.Now, arrived: make(chan struct{}), prepared: map[string]*sql.Stmt{}}
 }
 
 func dsn(path string, writer bool) string {
@@ -181,18 +184,61 @@ func (s *Store) Close() error {
 }
 
 // write runs fn in one IMMEDIATE transaction and commits.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	for _, q := range s.toPrepare {
+		if _, ok := s.prepared[q]; ok {
+			continue
+		}
+		if st, err := s.writer.PrepareContext(ctx, q); err == nil {
+			s.prepared[q] = st
+		}
+	}
+	s.toPrepare = s.toPrepare[:0]
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin hub write: %w", err)
 	}
 	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	if err := fn(&wtx{Tx: tx, s: s}); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// wtx is a write transaction that runs statements prepared once on the
+// write connection: parsing SQL costs more than running these small
+// statements. A statement met for the first time runs unprepared and is
+// prepared before the next transaction (writeMu is held, so no other
+// transaction holds the one connection then).
+type wtx struct {
+	*sql.Tx
+	s *Store
+}
+
+func (t *wtx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if st, ok := t.s.prepared[q]; ok {
+		return t.Tx.StmtContext(ctx, st)
+	}
+	t.s.toPrepare = append(t.s.toPrepare, q)
+	return nil
+}
+
+// ExecContext runs q, prepared when it can be.
+func (t *wtx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, q, args...)
+}
+
+// QueryRowContext runs q, prepared when it can be.
+func (t *wtx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, q, args...)
 }
 
 // Node is a node allowed to deliver.
@@ -229,7 +275,7 @@ func (s *Store) AddNode(ctx context.Context, name string) (string, error) {
 	b := make([]byte, 32)
 	rand.Read(b)
 	token := "hpn_" + base64.RawURLEncoding.EncodeToString(b)
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO nodes (name, token_hash, created_at) VALUES (?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, revoked_at = NULL`,
 			name, hashToken(token), s.Now().UnixMilli())
@@ -243,7 +289,7 @@ func (s *Store) AddNode(ctx context.Context, name string) (string, error) {
 
 // RevokeNode stops a node's token and certificate from being accepted.
 func (s *Store) RevokeNode(ctx context.Context, name string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE nodes SET revoked_at = ?, token_hash = NULL WHERE name = ? AND revoked_at IS NULL`,
 			s.Now().UnixMilli(), name)
 		if err != nil {
@@ -334,7 +380,7 @@ type Stored struct {
 func (s *Store) Put(ctx context.Context, node string, w Write) (Stored, error) {
 	var st Stored
 	var werr error
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		st, werr = s.put(ctx, tx, node, w)
 		if werr != nil && !isClientError(werr) {
 			return werr
@@ -356,7 +402,7 @@ func (s *Store) PutBatch(ctx context.Context, node string, ws []Write) ([]Stored
 	sts := make([]Stored, len(ws))
 	errs := make([]error, len(ws))
 	changed := false
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		changed = false
 		for i, w := range ws {
 			if w.Resource == nil {
@@ -386,7 +432,7 @@ func isClientError(err error) bool {
 
 // put writes one Bundle in tx; client errors (a conflict, another node's
 // Bundle) write nothing.
-func (s *Store) put(ctx context.Context, tx *sql.Tx, node string, w Write) (Stored, error) {
+func (s *Store) put(ctx context.Context, tx *wtx, node string, w Write) (Stored, error) {
 	r := w.Resource
 	match := w.Match
 	if match == (Token{}) {
@@ -475,7 +521,7 @@ var errNoSameHash = errors.New("no version with this content")
 
 // sameContent returns the version of Bundle id whose content hashes to hash:
 // a retry, even of an older version, changes nothing.
-func sameContent(ctx context.Context, tx *sql.Tx, id string, hash []byte) (Stored, error) {
+func sameContent(ctx context.Context, tx *wtx, id string, hash []byte) (Stored, error) {
 	var st Stored
 	var at int64
 	err := tx.QueryRowContext(ctx, `SELECT version, body, stored_at FROM bundle_versions WHERE bundle_id = ? AND hash = ?
@@ -493,7 +539,7 @@ func sameContent(ctx context.Context, tx *sql.Tx, id string, hash []byte) (Store
 // matched answers a conditional create that found the identifier on Bundle
 // id: the version with the same content if there is one, else the current
 // version; nothing is written.
-func (s *Store) matched(ctx context.Context, tx *sql.Tx, node, id string, hash []byte) (Stored, error) {
+func (s *Store) matched(ctx context.Context, tx *wtx, node, id string, hash []byte) (Stored, error) {
 	var owner string
 	var cur int
 	if err := tx.QueryRowContext(ctx, `SELECT node, version FROM bundles WHERE id = ?`, id).Scan(&owner, &cur); err != nil {
@@ -516,7 +562,7 @@ func (s *Store) matched(ctx context.Context, tx *sql.Tx, node, id string, hash [
 }
 
 // freeID is want when it is a valid id no Bundle has, else a new UUID.
-func (s *Store) freeID(ctx context.Context, tx *sql.Tx, want string) string {
+func (s *Store) freeID(ctx context.Context, tx *wtx, want string) string {
 	if want != "" {
 		var n int
 		if tx.QueryRowContext(ctx, `SELECT count(*) FROM bundles WHERE id = ?`, want).Scan(&n) == nil && n == 0 {
@@ -526,7 +572,7 @@ func (s *Store) freeID(ctx context.Context, tx *sql.Tx, want string) string {
 	return uuid.NewString()
 }
 
-func insertVersion(ctx context.Context, tx *sql.Tx, id string, v int, hash, body []byte, now time.Time, node string) error {
+func insertVersion(ctx context.Context, tx *wtx, id string, v int, hash, body []byte, now time.Time, node string) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO bundle_versions (bundle_id, version, hash, body, stored_at) VALUES (?, ?, ?, ?, ?)`,
 		id, v, hash, body, now.UnixMilli()); err != nil {
 		return fmt.Errorf("store Bundle/%s version %d: %w", id, v, err)
