@@ -3,6 +3,7 @@ package webui_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"io"
 	"log/slog"
 	"net/http"
@@ -64,8 +65,9 @@ func MustStartNode(tb testing.TB) *testNode {
 	return MustStartNodeAt(tb, filepath.Join(tb.TempDir(), edge.DBFileName), &fakeClock{})
 }
 
-// MustStartNodeAt opens the store at path (a restart when it exists).
-func MustStartNodeAt(tb testing.TB, path string, clock *fakeClock) *testNode {
+// MustStartNodeAt opens the store at path (a restart when it exists);
+// configure, when given, adjusts the server before it opens.
+func MustStartNodeAt(tb testing.TB, path string, clock *fakeClock, configure ...func(*webui.Server)) *testNode {
 	tb.Helper()
 	n := &testNode{tb: tb, Path: path, Clock: clock, Log: &syncBuffer{}, ClockSets: make(chan time.Time, 10)}
 	s := edge.NewStore(path)
@@ -83,6 +85,9 @@ func MustStartNodeAt(tb testing.TB, path string, clock *fakeClock) *testNode {
 	n.Server.SetClock = func(ctx context.Context, t time.Time) error {
 		n.ClockSets <- t
 		return nil
+	}
+	for _, f := range configure {
+		f(n.Server)
 	}
 	if err := n.Server.Open(context.Background()); err != nil {
 		tb.Fatalf("open server: %v", err)
@@ -110,14 +115,36 @@ func system() context.Context {
 	return edge.WithActor(context.Background(), edge.Actor{Kind: edge.ActorSystem, ID: "test"})
 }
 
-// Password is every test user's password.
-func Password(username string) string { return "pass-" + username + "-123" }
+// Password is every test user's password. Argon2id with 64 MiB costs a
+// second or more under -race, so the users share one hash, computed once.
+func Password(username string) string { return "test-password-123" }
 
-// MustCreateUser adds a user with the given role and Password(username).
+var passwordHash = sync.OnceValue(func() string {
+	h, err := edge.HashPassword(Password(""))
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
+
+// MustCreateUser adds a user with the given role and Password(username),
+// written straight into the users table so the hash is computed once per
+// test binary rather than once per user.
 func (n *testNode) MustCreateUser(username, role string) *edge.User {
 	n.tb.Helper()
-	u := &edge.User{Username: username, DisplayName: strings.ToUpper(username[:1]) + username[1:], Role: role, Language: "en"}
-	if err := n.Store.CreateUser(system(), u, Password(username)); err != nil {
+	u := &edge.User{ID: edge.NewID(), Username: username, DisplayName: strings.ToUpper(username[:1]) + username[1:], Role: role, Language: "en"}
+	if err := u.Validate(); err != nil {
+		n.tb.Fatalf("user %s: %v", username, err)
+	}
+	db, err := sql.Open("sqlite", "file:"+n.Path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		n.tb.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now().UnixMilli()
+	if _, err := db.Exec(`INSERT INTO users (id, username, display_name, role, password_hash, language, created_at,
+		updated_at, node_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)`, u.ID, u.Username, u.DisplayName, u.Role, passwordHash(),
+		u.Language, now, now); err != nil {
 		n.tb.Fatalf("create user: %v", err)
 	}
 	return u
@@ -186,6 +213,21 @@ func (c *client) Post(path string, form url.Values) (*http.Response, string) {
 	req, _ := http.NewRequest(http.MethodPost, c.base+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return c.do(req)
+}
+
+// LoginAs signs the client in as u without the password (a session made
+// by the store), for tests that are not about signing in.
+func (c *client) LoginAs(n *testNode, u *edge.User) {
+	c.tb.Helper()
+	token, _, err := n.Store.CreateWebSession(context.Background(), u.ID, "127.0.0.1", 12*time.Hour)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	base, _ := url.Parse(c.base)
+	c.hc.Jar.SetCookies(base, []*http.Cookie{{Name: "hp_session", Value: token, Path: "/"}})
+	if resp, _ := c.Get("/"); resp.StatusCode != http.StatusOK {
+		c.tb.Fatalf("start page: %d", resp.StatusCode)
+	}
 }
 
 // Login signs in as username and fetches the start page (for the token).

@@ -1,0 +1,230 @@
+package webui_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/healthpost/healthpost/edge"
+)
+
+func visitForm(action string) url.Values {
+	return url.Values{"type": {"opd"}, "action": {action}, "complaint": {"Cough <b>and</b> fever"},
+		"v_sys": {"128"}, "v_dia": {"84"}, "v_temp": {"101.3"}, "v_weight": {"54,5"},
+		"dx_rows": {"2"}, "dx_0": {"J06.9 Acute upper respiratory infection"}, "dx_1": {""},
+		"rx_rows": {"1"}, "rx_drug_0": {"Paracetamol 500 mg tablet"}, "rx_dose_0": {"1 tablet"}, "rx_freq_0": {"TDS"},
+		"rx_days_0": {"3"}, "rx_instr_0": {"After food"}, "notes": {"Refer if fever persists"}}
+}
+
+func TestEncounter_DraftFinalizePrint(t *testing.T) {
+	n := MustStartNode(t)
+	c := n.Client()
+	c.LoginAs(n, n.MustCreateUser("meera", edge.RoleDoctor))
+	p := n.MustCreatePatient(&edge.Patient{Name: "Ram Lal", Gender: "M", StatedAge: 60, Village: "Rampur"})
+
+	resp, body := c.Get("/patients/" + p.ID + "/encounters/new?type=anc")
+	wantStatus(t, resp, body, http.StatusOK)
+	if !strings.Contains(body, `id="v_fhr"`) || !strings.Contains(body, `<datalist id="icd10">`) {
+		t.Fatal("antenatal form lacks its fields or the diagnosis list")
+	}
+
+	// Ensure mistakes come back with what was typed and save nothing.
+	f := visitForm("save")
+	f.Del("v_dia")
+	f.Set("v_temp", "48") // °C: no living patient
+	f.Set("dx_1", "Z99.9 made up")
+	f.Set("rx_drug_0", "Wonder pill")
+	resp, body = c.Post("/patients/"+p.ID+"/encounters", f)
+	wantStatus(t, resp, body, http.StatusUnprocessableEntity)
+	for _, want := range []string{"Cough &lt;b&gt;and&lt;/b&gt; fever", `value="48"`, `value="Wonder pill"`,
+		"Give both the upper", "not possible for a living patient", "Choose a condition from the list", "must be in the formulary"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("re-rendered visit form lacks %q", want)
+		}
+	}
+	if got := n.count(`SELECT count(*) FROM encounters`); got != 0 {
+		t.Fatalf("encounters=%d after a refused form", got)
+	}
+
+	// Ensure "another medicine" adds a row and keeps everything.
+	f = visitForm("add_rx")
+	resp, body = c.Post("/patients/"+p.ID+"/encounters", f)
+	wantStatus(t, resp, body, http.StatusOK)
+	if !strings.Contains(body, `id="rx_drug_1"`) || !strings.Contains(body, `value="Paracetamol 500 mg tablet"`) {
+		t.Fatal("row not added or values lost")
+	}
+
+	// Save a draft, read it back, then finalize it.
+	resp, body = c.Post("/patients/"+p.ID+"/encounters", visitForm("save"))
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	enc := strings.TrimPrefix(strings.Split(location(resp), "?")[0], "/encounters/")
+	resp, body = c.Get("/encounters/" + enc)
+	wantStatus(t, resp, body, http.StatusOK)
+	for _, want := range []string{`value="128"`, `value="38.5"`, `value="54.5"`, "J06.9 Acute upper respiratory infection", `value="Paracetamol 500 mg tablet"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("draft form lacks %q", want)
+		}
+	}
+	if got := n.count(`SELECT count(*) FROM outbox`); got != 0 {
+		t.Fatalf("a draft wrote %d outbox rows", got)
+	}
+	f = visitForm("finalize")
+	f.Set("complaint", "Cough and fever")
+	resp, body = c.Post("/encounters/"+enc, f)
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	if got := n.count(`SELECT count(*) FROM outbox WHERE entity_id = ? AND document IN
+		('OPConsultRecord', 'PrescriptionRecord', 'WellnessRecord')`, enc); got != 3 {
+		t.Fatalf("outbox rows=%d, want 3", got)
+	}
+	resp, body = c.Get("/encounters/" + enc)
+	wantStatus(t, resp, body, http.StatusOK)
+	for _, want := range []string{"Acute upper respiratory infection", "Paracetamol", "3 times a day", "38.5 °C", "Final"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("visit page lacks %q", want)
+		}
+	}
+	// A final visit is never edited in place.
+	resp, body = c.Post("/encounters/"+enc, visitForm("save"))
+	wantStatus(t, resp, body, http.StatusConflict)
+
+	// The timeline shows it, and the slips print in every paper size, bilingual.
+	resp, body = c.Get("/patients/" + p.ID)
+	if !strings.Contains(body, "OPD consultation") || !strings.Contains(body, "/encounters/"+enc) || !strings.Contains(body, `<svg class="chart"`) {
+		t.Fatal("timeline or chart missing")
+	}
+	for _, doc := range []string{"slip", "summary"} {
+		for _, paper := range []string{"a5", "a4", "80mm"} {
+			resp, body := c.Get(fmt.Sprintf("/encounters/%s/print?doc=%s&paper=%s", enc, doc, paper))
+			wantStatus(t, resp, body, http.StatusOK)
+			if !strings.Contains(body, "print-"+paper) || !strings.Contains(body, "दवा") || !strings.Contains(body, "Paracetamol") {
+				t.Errorf("%s on %s: not the bilingual document", doc, paper)
+			}
+		}
+	}
+	if got := n.count(`SELECT count(*) FROM audit_log WHERE action = 'encounter.print' AND patient_id = ?`, p.ID); got != 6 {
+		t.Fatalf("prints audited=%d", got)
+	}
+}
+
+// TestEncounter_LiveReadings proves "take from device": the visit binds the
+// device, and a reading that commits reaches the page's event stream.
+func TestEncounter_LiveReadings(t *testing.T) {
+	n := MustStartNode(t)
+	c := n.Client()
+	c.LoginAs(n, n.MustCreateUser("asha", edge.RoleHealthWorker))
+	p := n.MustCreatePatient(&edge.Patient{Name: "Sita", Gender: "F", StatedAge: 25})
+	dev := &edge.Device{Name: "Oximeter", Kind: "pulse-oximeter", Transport: "mqtt"}
+	if err := n.Store.CreateDevice(system(), dev); err != nil {
+		t.Fatal(err)
+	}
+	f := url.Values{"type": {"opd"}, "action": {"bind"}, "device": {dev.ID}, "complaint": {"breathless"}}
+	resp, body := c.Post("/patients/"+p.ID+"/encounters", f)
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	enc := strings.TrimPrefix(strings.Split(location(resp), "?")[0], "/encounters/")
+	resp, body = c.Get("/encounters/" + enc)
+	wantStatus(t, resp, body, http.StatusOK)
+	if !strings.Contains(body, "Oximeter is measuring for this patient") || !strings.Contains(body, "breathless") {
+		t.Fatal("binding not shown or complaint lost")
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/patients/%s/readings?since=%d", n.URL, p.ID, time.Now().Add(-time.Minute).UnixMilli()), nil)
+	req.Header.Set("Accept", "text/event-stream")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stream, err := c.hc.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	if ct := stream.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type=%q", ct)
+	}
+	lines := bufio.NewScanner(stream.Body)
+	lines.Scan() // "retry:"; the stream is open, the reading comes now
+	r := &edge.Reading{DeviceID: dev.ID, LOINC: "2708-6", Value: 91, Unit: "%", EffectiveAt: time.Now(), MessageID: "ox-1"}
+	if err := n.Store.SaveReading(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	var ev struct {
+		Obs, Name, Value, Unit, Device string
+	}
+	for lines.Scan() {
+		if data, ok := strings.CutPrefix(lines.Text(), "data: "); ok {
+			if err := json.Unmarshal([]byte(data), &ev); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if ev.Value != "91" || ev.Device != "Oximeter" || ev.Obs != r.ObservationID || ev.Name != "SpO2" {
+		t.Fatalf("event=%+v (reading %s)", ev, r.ObservationID)
+	}
+
+	// Finalizing with the reading ticked puts it in the visit.
+	f = url.Values{"type": {"opd"}, "action": {"finalize"}, "attach": {ev.Obs}}
+	resp, body = c.Post("/encounters/"+enc, f)
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	if got := n.count(`SELECT count(*) FROM observations WHERE id = ? AND encounter_id = ?`, ev.Obs, enc); got != 1 {
+		t.Fatal("device reading not attached to the visit")
+	}
+	resp, body = c.Get("/encounters/" + enc)
+	if !strings.Contains(body, "91 %") || !strings.Contains(body, "from device") {
+		t.Fatal("visit does not show the device reading")
+	}
+}
+
+func TestInbox(t *testing.T) {
+	n := MustStartNode(t)
+	hw, tech := n.Client(), n.Client()
+	hw.LoginAs(n, n.MustCreateUser("asha", edge.RoleHealthWorker))
+	tech.LoginAs(n, n.MustCreateUser("tara", edge.RoleTechnician))
+	p := n.MustCreatePatient(&edge.Patient{Name: "Gopal", Gender: "M", StatedAge: 50})
+	dev := &edge.Device{Name: "Scale 1", Kind: "scale", Transport: "serial"}
+	if err := n.Store.CreateDevice(system(), dev); err != nil {
+		t.Fatal(err)
+	}
+	var rs []*edge.Reading
+	for i, v := range []float64{61.2, 0.4} {
+		r := &edge.Reading{DeviceID: dev.ID, LOINC: "29463-7", Value: v, Unit: "kg", EffectiveAt: time.Now(), MessageID: fmt.Sprint(i)}
+		if err := n.Store.SaveReading(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	resp, body := tech.Get("/inbox")
+	wantStatus(t, resp, body, http.StatusOK)
+	if !strings.Contains(body, "61.2") || strings.Contains(body, "/inbox/"+rs[0].ID+"/assign") {
+		t.Fatal("technician's inbox: readings missing, or an assign action shown")
+	}
+	resp, body = tech.Post("/inbox/"+rs[1].ID+"/discard", url.Values{"reason": {"test"}})
+	wantStatus(t, resp, body, http.StatusSeeOther)
+
+	resp, body = hw.Get("/inbox/" + rs[0].ID + "/assign?q=gopal")
+	wantStatus(t, resp, body, http.StatusOK)
+	if !strings.Contains(body, p.LocalID) {
+		t.Fatal("patient not offered")
+	}
+	resp, body = hw.Post("/inbox/"+rs[0].ID+"/assign", url.Values{"patient_id": {p.ID}})
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	if location(resp) != "/inbox?done=assigned" {
+		t.Fatalf("Location=%q", location(resp))
+	}
+	if got := n.count(`SELECT count(*) FROM observations WHERE patient_id = ? AND value = 61.2`, p.ID); got != 1 {
+		t.Fatal("assigned reading is no observation")
+	}
+	resp, body = hw.Get("/inbox")
+	if !strings.Contains(body, `id="inbox-empty"`) {
+		t.Fatal("inbox not empty")
+	}
+	// Assigning again is harmless.
+	resp, _ = hw.Post("/inbox/"+rs[0].ID+"/assign", url.Values{"patient_id": {p.ID}})
+	if location(resp) != "/inbox?done=reading_gone" {
+		t.Fatalf("second assign: %q", location(resp))
+	}
+}
