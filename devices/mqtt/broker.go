@@ -97,9 +97,14 @@ type Broker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	acks sync.WaitGroup // pipelines' acknowledgement goroutines
+	acks sync.WaitGroup // pipelines' goroutines (commits and acknowledgements)
+	// inflight counts readings publishes accepted and not yet answered;
+	// Close lets them finish before it disconnects the devices. Add only
+	// under mu while open.
+	inflight sync.WaitGroup
 
 	mu      sync.Mutex
+	closed  bool                           // set under mu by Close: readings publishes are refused
 	devices map[string]*deviceInfo         // by device name = MQTT username
 	live    map[*mochi.Client]*ackPipeline // connections whose session was established
 	online  map[string]int                 // live connections per device name
@@ -109,6 +114,9 @@ type Broker struct {
 // order until each has committed, and writes their PUBACKs in that order.
 type ackPipeline struct {
 	queue chan *pendingAck
+	// answering is set while a publish committed inside the hook awaits
+	// mochi's answer; only the connection's read goroutine touches it.
+	answering bool
 }
 
 // pendingAck is one publish in a pipeline.
@@ -161,21 +169,24 @@ func (b *Broker) Open(ctx context.Context) error {
 	// queue of pending writes per connection instead of mochi's 8192 keeps
 	// 50 connections' memory small.
 	caps.MaximumClientWritesPending = 256
-	b.server = mochi.New(&mochi.Options{
+	srv := mochi.New(&mochi.Options{
 		Capabilities: caps,
 		InlineClient: true, // the broker publishes devices' retained status itself
 		Logger:       slog.New(brokerLogHandler{b.Logger.Handler()}),
 	})
-	if err := b.server.AddHook(&hook{b: b}, nil); err != nil {
+	if err := srv.AddHook(&hook{b: b}, nil); err != nil {
+		b.cancel()
 		return fmt.Errorf("MQTT broker: %w", err)
 	}
 	b.tcp = listeners.NewTCP(listeners.Config{ID: "devices", Address: b.Listen})
-	if err := b.server.AddListener(b.tcp); err != nil {
+	if err := srv.AddListener(b.tcp); err != nil {
 		b.cancel()
 		return fmt.Errorf("MQTT broker: listen on %s: %w; is another MQTT broker (mosquitto?) running? Stop it, or set mqtt.listen to another address", b.Listen, err)
 	}
-	if err := b.server.Serve(); err != nil {
-		b.tcp.Close(func(string) {})
+	b.server = srv // the hooks use it once clients connect
+	if err := srv.Serve(); err != nil {
+		srv.Close()
+		b.server = nil
 		b.cancel()
 		return fmt.Errorf("MQTT broker: %w", err)
 	}
@@ -187,17 +198,34 @@ func (b *Broker) Open(ctx context.Context) error {
 // asked for port 0).
 func (b *Broker) Addr() string { return b.tcp.Address() }
 
-// Close disconnects every device and stops listening; a second Close does
-// nothing. Publishes whose
-// readings are committing finish first, so their devices get their PUBACK;
-// if ctx ends first, they stop waiting and get none.
+// Close stops the broker; a second Close does nothing. Readings publishes
+// arriving from now on get no PUBACK (devices send them again to the next
+// node process); those already accepted finish their commit and get their
+// PUBACK; then every device is disconnected. If ctx ends first, commits
+// still waiting stop waiting and their publishes get no PUBACK.
 func (b *Broker) Close(ctx context.Context) error {
-	if b.server == nil || b.closing.Swap(true) {
+	b.mu.Lock()
+	if b.server == nil || b.closed {
+		b.mu.Unlock()
 		return nil // never opened, or already closed
 	}
+	b.closed = true
+	b.mu.Unlock()
+	b.closing.Store(true)
+	b.Logger.Info("stopping the MQTT broker: finishing the readings already received")
+	b.waitOr(ctx, b.inflight.Wait)
+	b.waitOr(ctx, func() { b.server.Close() }) // waits for every client's goroutine, so for its hook
+	b.waitOr(ctx, b.acks.Wait)                 // pipelines end once their connection did
+	b.cancel()
+	return nil
+}
+
+// waitOr runs wait; if ctx ends first, it cancels the broker's own context
+// (so commits stop waiting) and then lets wait finish.
+func (b *Broker) waitOr(ctx context.Context, wait func()) {
 	done := make(chan struct{})
 	go func() {
-		b.server.Close() // waits for every client's goroutine, so for its hook
+		wait()
 		close(done)
 	}()
 	select {
@@ -206,21 +234,17 @@ func (b *Broker) Close(ctx context.Context) error {
 		b.cancel()
 		<-done
 	}
-	// The clients are gone, so every pipeline is closed; wait for the
-	// commits still in them (their PUBACKs can no longer be written).
-	acked := make(chan struct{})
-	go func() {
-		b.acks.Wait()
-		close(acked)
-	}()
-	select {
-	case <-acked:
-	case <-ctx.Done():
-		b.cancel()
-		<-acked
+}
+
+// accept counts a readings publish in flight, unless the broker is closing.
+func (b *Broker) accept() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
 	}
-	b.cancel()
-	return nil
+	b.inflight.Add(1)
+	return true
 }
 
 // device returns what the broker knows of the device logged in as cl.
@@ -256,6 +280,7 @@ func (h *hook) Provides(event byte) bool {
 		mochi.OnPublish,
 		mochi.OnSessionEstablished,
 		mochi.OnDisconnect,
+		mochi.OnPacketProcessed,
 	}, []byte{event})
 }
 
@@ -370,20 +395,27 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 	if pk.TopicName != ReadingsTopic(b.NodeID, d.dev.Name) {
 		return pk, nil // status and other topics under the device's prefix flow as usual
 	}
-	payload := bytes.Clone(pk.Payload) // the store keeps the raw frame
-	if pk.FixedHeader.Qos == 1 && b.Pipeline > 1 {
-		if p := b.pipeline(cl); p != nil {
-			pa := &pendingAck{packetID: pk.PacketID, done: make(chan struct{})}
-			p.queue <- pa // waits while Pipeline publishes of this connection are committing
-			b.acks.Add(1)
-			go func() {
-				defer b.acks.Done()
-				defer close(pa.done)
-				pa.outcome = b.ingest(d, payload)
-			}()
-			return pk, packets.ErrRejectPacket // mochi writes nothing; writeAcks will
-		}
+	if !b.accept() {
+		return pk, packets.ErrRejectPacket // closing: the device sends it again later
 	}
+	payload := bytes.Clone(pk.Payload) // the store keeps the raw frame
+	p := b.pipeline(cl)
+	if p == nil { // cannot happen: mochi reads publishes only after the session is established
+		b.inflight.Done()
+		return pk, packets.ErrRejectPacket
+	}
+	if pk.FixedHeader.Qos == 1 && b.Pipeline > 1 {
+		pa := &pendingAck{packetID: pk.PacketID, done: make(chan struct{})}
+		p.queue <- pa // waits while Pipeline publishes of this connection are committing
+		b.acks.Add(1)
+		go func() {
+			defer b.acks.Done()
+			defer close(pa.done)
+			pa.outcome = b.ingest(d, payload)
+		}()
+		return pk, packets.ErrRejectPacket // mochi writes nothing; writeAcks will
+	}
+	p.answering = true // OnPacketProcessed ends it once mochi wrote the answer
 	o := b.ingest(d, payload)
 	switch {
 	case o == stored:
@@ -394,6 +426,19 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 		return pk, failureCode(o)
 	}
 	return pk, packets.ErrRejectPacket
+}
+
+// OnPacketProcessed runs after mochi handled a packet, so after it wrote
+// the answer to a publish committed inside OnPublish: only then may Close
+// disconnect the device.
+func (h *hook) OnPacketProcessed(cl *mochi.Client, pk packets.Packet, err error) {
+	if pk.FixedHeader.Type != packets.Publish {
+		return
+	}
+	if p := h.b.pipeline(cl); p != nil && p.answering {
+		p.answering = false
+		h.b.inflight.Done()
+	}
 }
 
 // ingest stores one readings payload and logs what went wrong, if anything.
@@ -437,17 +482,23 @@ func (b *Broker) writeAcks(cl *mochi.Client, p *ackPipeline) {
 	defer b.acks.Done()
 	for pa := range p.queue {
 		<-pa.done
-		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pa.packetID}
-		switch {
-		case pa.outcome == stored:
-		case pa.outcome == notStored || cl.Properties.ProtocolVersion != 5:
-			continue
-		default:
-			c := failureCode(pa.outcome)
-			ack.ReasonCode, ack.Properties.ReasonString = c.Code, c.Reason
-		}
-		cl.WritePacket(ack) // fails only when the connection is gone; the device resends
+		b.writeAck(cl, pa)
+		b.inflight.Done()
 	}
+}
+
+// writeAck writes one pipelined publish's answer.
+func (b *Broker) writeAck(cl *mochi.Client, pa *pendingAck) {
+	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pa.packetID}
+	switch {
+	case pa.outcome == stored:
+	case pa.outcome == notStored || cl.Properties.ProtocolVersion != 5:
+		return
+	default:
+		c := failureCode(pa.outcome)
+		ack.ReasonCode, ack.Properties.ReasonString = c.Code, c.Reason
+	}
+	cl.WritePacket(ack) // fails only when the connection is gone; the device resends
 }
 
 // OnSessionEstablished marks the device connected and sets its retained

@@ -557,6 +557,60 @@ func TestBroker_StatusAndWill(t *testing.T) {
 	n.Logs.MustWaitFor(t, "Oximeter 2 disconnected")
 }
 
+func TestBroker_Close(t *testing.T) {
+	for _, pipeline := range Pipelines {
+		t.Run(fmt.Sprintf("Pipeline%d", pipeline), func(t *testing.T) {
+			n := MustOpenNode(t)
+			d := MustCreateDevice(t, n.Store, "BP monitor 1", "json", "")
+			b := MustOpenBroker(t, n, func(b *mqtt.Broker) { b.Pipeline = pipeline })
+			entered, release := make(chan string, 1), make(chan struct{})
+			g := func(id string) {
+				if strings.HasPrefix(id, "closing-") {
+					entered <- id
+					<-release
+				}
+			}
+			gate.Store(&g)
+			t.Cleanup(func() { gate.Store(nil) })
+			MustExec(t, n, `CREATE TRIGGER held BEFORE INSERT ON readings BEGIN SELECT hp_test_gate(NEW.message_id); END`)
+			t.Cleanup(func() { MustExec(t, n, `DROP TRIGGER held`) })
+
+			c := MustConnectRaw(t, b.Addr(), 4, "closing", d)
+			c.Publish(1, 1, mqtt.ReadingsTopic(testNode, d.Name), Envelope("closing-1", "", "8480-6", "120", "mm[Hg]"), false)
+			<-entered
+			closed := make(chan struct{})
+			go func() {
+				b.Close(context.Background())
+				close(closed)
+			}()
+			n.Logs.MustWaitFor(t, "stopping the MQTT broker")
+			close(release)
+			// Ensure the publish being committed when Close began still gets
+			// its PUBACK, and only then is the device disconnected.
+			if r := c.MustNext(); r.Type != packets.Puback || r.PacketID != 1 {
+				t.Fatalf("reply %+v, want PUBACK 1", r)
+			}
+			<-closed
+			for {
+				r, err := c.Next()
+				if err != nil {
+					break
+				}
+				if r.Type != packets.Disconnect {
+					t.Fatalf("after Close: %+v", r)
+				}
+			}
+			if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id = 'closing-1/1'`); got != 1 {
+				t.Fatalf("readings=%d", got)
+			}
+			// Ensure Close twice is harmless.
+			if err := b.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 func TestBroker_Open(t *testing.T) {
 	n := MustOpenNode(t)
 	b := MustOpenBroker(t, n)
