@@ -31,7 +31,7 @@ const (
 	DefaultBusyTimeout     = 5 * time.Second
 	DefaultReaders         = 4
 	DefaultBatchMax        = 512
-	DefaultBatchDelay      = 2 * time.Millisecond
+	DefaultBatchDelay      = 20 * time.Millisecond
 	DefaultClockTolerance  = 2 * time.Minute
 	DefaultLowFreeBytes    = 1 << 30   // 1 GiB
 	DefaultCriticalFree    = 128 << 20 // 128 MiB
@@ -63,7 +63,10 @@ type Store struct {
 	Readers int
 
 	// Group commit of device readings: a batch is committed when it holds
-	// BatchMax readings or BatchDelay after its first reading arrived.
+	// BatchMax readings or BatchDelay after its first reading arrived. The
+	// delay bounds the fsync rate (at most 1/BatchDelay commits a second,
+	// 50 with the default, whatever the reading rate), at the cost of that
+	// much latency before a lone reading is acknowledged.
 	BatchMax   int
 	BatchDelay time.Duration
 
