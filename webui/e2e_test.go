@@ -291,3 +291,58 @@ func TestBrowser_OPDVisit(t *testing.T) {
 		t.Fatalf("sessions after sign-out=%d", got)
 	}
 }
+
+// TestBrowser_Admin is an admin's first minutes: sign in from a tablet whose
+// clock disagrees with the node's, see the LAN address QR code, set the
+// node's time with one tap (the page's script sends the tablet's time), add
+// a health worker, and check the devices.
+func TestBrowser_Admin(t *testing.T) {
+	n := MustStartNode(t)
+	n.MustCreateUser("boss", edge.RoleAdmin)
+	dev := &edge.Device{Name: "Glucometer 1", Kind: "glucometer", Transport: "serial"}
+	if err := n.Store.CreateDevice(system(), dev); err != nil {
+		t.Fatal(err)
+	}
+	// The node's clock is an hour behind the tablets.
+	n.Clock.Advance(-time.Hour)
+	ctx := MustBrowser(t)
+	run(t, ctx, "sign in",
+		chromedp.Navigate(n.URL+"/login"),
+		chromedp.SendKeys(chromedp.ID("username"), "boss"),
+		chromedp.SendKeys(chromedp.ID("password"), Password("boss")),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.ID("set-clock")),
+	)
+	flash := get(t, ctx, "clock message", chromedp.Text(chromedp.CSS(`p.flash`)))
+	if !strings.Contains(flash, "differ by more than 5 minutes") {
+		t.Fatalf("flash=%q", flash)
+	}
+	shot(t, ctx, "09-admin")
+	before := time.Now()
+	run(t, ctx, "set clock",
+		chromedp.Click(chromedp.ID("set-clock")),
+		chromedp.WaitVisible(chromedp.CSS(`p[data-flash="flash.clock_set"]`)),
+	)
+	select {
+	case got := <-n.ClockSets:
+		if got.Before(before.Add(-5*time.Second)) || got.After(time.Now().Add(5*time.Second)) {
+			t.Fatalf("clock set to %v, want the tablet's now (%v)", got, before)
+		}
+	case <-ctx.Done():
+		t.Fatal("the clock was not set")
+	}
+	run(t, ctx, "add user",
+		chromedp.Navigate(n.URL+"/admin/users"),
+		chromedp.SendKeys(chromedp.ID("username"), "asha"),
+		chromedp.SendKeys(chromedp.ID("display_name"), "Asha Kumari"),
+		chromedp.SetValue(chromedp.ID("role"), edge.RoleHealthWorker),
+		chromedp.Submit(chromedp.ID("username")),
+		chromedp.WaitVisible(chromedp.ID("new-password")),
+	)
+	shot(t, ctx, "10-users")
+	run(t, ctx, "devices",
+		chromedp.Navigate(n.URL+"/admin/devices"),
+		chromedp.WaitVisible(chromedp.ID("devices")),
+	)
+	shot(t, ctx, "11-devices")
+}

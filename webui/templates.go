@@ -107,13 +107,14 @@ func templateFuncs(cats *catalogs, c *catalog, static *assets) template.FuncMap 
 		"tl": func(lang, key string, args ...any) string {
 			return cats.get(lang).T(key, args...)
 		},
-		"dxl":    func(lang, code string) string { return diagnosisName(cats.get(lang), code) },
-		"lang":   func() string { return c.lang },
-		"static": static.URL,
-		"num":    FormatNumber,
-		"int":    func(n int) string { return FormatInt(int64(n)) },
-		"int64":  FormatInt,
-		"date":   func(t time.Time) string { return formatDate(c, t) },
+		"dxl":      func(lang, code string) string { return diagnosisName(cats.get(lang), code) },
+		"langName": func(code string) string { return cats.get(code).Name() },
+		"lang":     func() string { return c.lang },
+		"static":   static.URL,
+		"num":      FormatNumber,
+		"int":      func(n int) string { return FormatInt(int64(n)) },
+		"int64":    FormatInt,
+		"date":     func(t time.Time) string { return formatDate(c, t) },
 		"isodate": func(d string) string {
 			return formatISODate(c, d)
 		},

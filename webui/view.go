@@ -17,6 +17,7 @@ type view struct {
 	Langs    []langChoice
 	Title    string // translation key
 	User     *edge.User
+	Locked   bool // the tablet is locked: no menu, no patient data
 	CSRF     string
 	Facility edge.Facility
 	// IdleLock is the idle lock in seconds, for the page's own timer.
@@ -53,7 +54,7 @@ func (s *Server) view(r *http.Request, title string) *view {
 	var userLang string
 	if ss != nil {
 		u := ss.User
-		v.User, v.CSRF, userLang = &u, ss.CSRFToken, u.Language
+		v.User, v.CSRF, userLang, v.Locked = &u, ss.CSRFToken, u.Language, ss.Locked
 	}
 	v.Lang = s.tpl.cats.pick(r, userLang)
 	for _, l := range s.tpl.cats.langs {

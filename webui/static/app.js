@@ -17,7 +17,7 @@
   var tn = document.getElementById("tablet-now");
   if (tn) {
     var d = new Date();
-    tn.textContent = d.toLocaleString("en-IN", { dateStyle: "medium", timeStyle: "short" });
+    tn.textContent = d.toLocaleString("en-IN", { dateStyle: "medium", timeStyle: "short", timeZone: "Asia/Kolkata" });
   }
 
   // Buttons that print, and buttons that ask first.
