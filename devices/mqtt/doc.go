@@ -30,6 +30,9 @@
 // subscribe to every device's status topic (.../devices/+/status), which
 // carries no PHI, so that a display can show which devices are online.
 //
+// A device's registry entry (codec, code table) is read when it logs in; a
+// change applies from its next connection.
+//
 // A QoS 1 publish on a readings topic is acknowledged only after its
 // readings committed, in one of two ways (Broker.Pipeline):
 //

@@ -176,13 +176,7 @@ func (s *Subscriber) Open(ctx context.Context) error {
 	s.wg.Add(1)
 	go s.acknowledge()
 
-	tok := s.client.Connect()
-	if !tok.WaitTimeout(s.ConnectTimeout) {
-		err = errors.New("no answer")
-	} else {
-		err = tok.Error()
-	}
-	if err != nil {
+	if err = s.connectOnce(); err != nil {
 		if refused(err) {
 			s.stop()
 			return fmt.Errorf("MQTT broker %s refused the node's login (%w); check mqtt.username and mqtt.password and the broker's ACL", s.Broker, err)
@@ -226,15 +220,29 @@ func (s *Subscriber) connectLoop() {
 }
 
 // connect makes one connection attempt unless the subscriber is closed, and
-// reports whether it succeeded.
+// reports whether it succeeded (or the subscriber closed). A refusal is
+// logged: the configuration needs fixing.
 func (s *Subscriber) connect() bool {
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
 	if s.isClosed() {
 		return true
 	}
+	err := s.connectOnce()
+	if err != nil && refused(err) {
+		s.limit.log(s.Logger, slog.LevelError, "refused", "the MQTT broker refused the node's login; check mqtt.username and mqtt.password and the broker's ACL", "broker", s.Broker, "err", err)
+	}
+	return err == nil
+}
+
+// connectOnce makes one connection attempt. paho's ConnectTimeout bounds
+// it; the extra wait only guards against a token that never completes.
+func (s *Subscriber) connectOnce() error {
 	tok := s.client.Connect()
-	return tok.WaitTimeout(s.ConnectTimeout) && tok.Error() == nil
+	if !tok.WaitTimeout(2*s.ConnectTimeout + time.Second) {
+		return errors.New("the broker did not answer")
+	}
+	return tok.Error()
 }
 
 func (s *Subscriber) isClosed() bool {
@@ -317,7 +325,7 @@ func (s *Subscriber) ingest(p *pending, name string) {
 		if errors.Is(err, edge.ErrNotFound) {
 			s.stats.unknown.Add(1)
 			p.ack = true
-			s.limit.log(s.Logger, slog.LevelWarn, "unknown:"+name, fmt.Sprintf("a message on the MQTT broker came from %q, which is not a registered MQTT device; it was not stored. Register it (healthpost device add) or remove it from the broker's ACL", clip(name, 64)))
+			s.limit.log(s.Logger, slog.LevelWarn, "unknown:"+name, fmt.Sprintf("a message on the MQTT broker came from %q, which is not a registered MQTT device; it was not stored. Register it (healthpost device add) or remove it from the broker's ACL", clip(name, 64)), "why", err.Error())
 			return
 		}
 		s.stats.notStored.Add(1)
