@@ -142,11 +142,23 @@ func Build(ctx context.Context, opts Options) ([]Package, error) {
 	defer os.RemoveAll(stage)
 	fmt.Fprintf(opts.Log, "healthpost %s, files dated %s\n", opts.Version, opts.Epoch.Format(time.RFC3339))
 
-	// The man page and shell completion come from the binary's own help, so
-	// they always match it; a binary for this machine produces them.
-	host := filepath.Join(stage, "host", "healthpost")
-	if err := goBuild(ctx, opts, runtime.GOARCH, nil, host); err != nil {
-		return nil, err
+	// Cross-build first: one of the binaries usually runs here, and the man
+	// page and shell completion come from its own help, so they always
+	// match the binary.
+	bins := map[string]string{}
+	for _, arch := range opts.Arches {
+		t := goTargets[arch]
+		bins[arch] = filepath.Join(stage, arch, "healthpost")
+		if err := goBuild(ctx, opts, t.goarch, t.env, bins[arch]); err != nil {
+			return nil, err
+		}
+	}
+	host, ok := bins[hostArch()]
+	if !ok || runtime.GOOS != "linux" {
+		host = filepath.Join(stage, "host", "healthpost")
+		if err := goBuild(ctx, opts, runtime.GOARCH, nil, host); err != nil {
+			return nil, err
+		}
 	}
 	common, err := stageCommon(ctx, opts, host, filepath.Join(stage, "common"))
 	if err != nil {
@@ -155,12 +167,7 @@ func Build(ctx context.Context, opts Options) ([]Package, error) {
 
 	var out []Package
 	for _, arch := range opts.Arches {
-		t := goTargets[arch]
-		bin := filepath.Join(stage, arch, "healthpost")
-		if err := goBuild(ctx, opts, t.goarch, t.env, bin); err != nil {
-			return nil, err
-		}
-		p, err := writeDeb(opts, arch, bin, common)
+		p, err := writeDeb(opts, arch, bins[arch], common)
 		if err != nil {
 			return nil, fmt.Errorf("package %s: %w", arch, err)
 		}
@@ -168,6 +175,14 @@ func Build(ctx context.Context, opts Options) ([]Package, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// hostArch is the Debian architecture of this machine's binaries.
+func hostArch() string {
+	if runtime.GOARCH == "arm" {
+		return "armhf"
+	}
+	return runtime.GOARCH
 }
 
 // goBuild builds the static healthpost binary for goarch into dst.

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -203,14 +202,6 @@ var wantFiles = map[string]string{
 	"./var/lib/healthpost/":                    "drwxr-x--- root/root",
 }
 
-// runtimeDebArch is the Debian architecture of this machine.
-func runtimeDebArch() string {
-	if runtime.GOARCH == "arm" {
-		return "armhf"
-	}
-	return runtime.GOARCH
-}
-
 // elfMachine is the ELF machine of each architecture's binary.
 var elfMachine = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "armhf": elf.EM_ARM}
 
@@ -310,7 +301,7 @@ func TestPackage_Contents(t *testing.T) {
 			if !bytes.Contains(b, []byte(testEpoch.Format(time.RFC3339))) {
 				t.Errorf("build time %s not stamped into the binary", testEpoch.Format(time.RFC3339))
 			}
-			if arch == runtimeDebArch() {
+			if arch == hostArch() {
 				var v struct {
 					Version   string `json:"version"`
 					BuildTime string `json:"build_time"`
@@ -359,22 +350,18 @@ func TestPackage_Lintian(t *testing.T) {
 }
 
 func TestPackage_Reproducible(t *testing.T) {
-	module := MustModuleDir(t)
-	// Build twice from two copies of the tree (others may be editing the
-	// work tree meanwhile), at different paths, with different umasks and
-	// file ages: only the inputs that matter are the same.
-	here := filepath.Join(t.TempDir(), "healthpost")
-	mustCopySource(t, module, here)
+	first := MustOldPackages(t)
+	// Build again from a copy of the tree at another path, with another
+	// umask and files of other ages: only the inputs that matter are the same.
 	elsewhere := filepath.Join(t.TempDir(), "elsewhere", "src", "healthpost")
-	mustCopySource(t, here, elsewhere)
-	first := MustBuild(t, Options{Version: oldVersion, ModuleDir: here})
+	mustCopySource(t, MustModuleDir(t), elsewhere)
 	old := syscall.Umask(0o077)
 	second := MustBuild(t, Options{Version: oldVersion, ModuleDir: elsewhere})
 	syscall.Umask(old)
 
-	for i, p := range second {
+	for _, p := range second {
 		// Ensure the same bytes.
-		a, b := sha256File(t, first[i].Path), sha256File(t, p.Path)
+		a, b := sha256File(t, first[p.Arch].Path), sha256File(t, p.Path)
 		if a != b {
 			t.Errorf("%s: first build %s, second build %s", p.Arch, a, b)
 			continue
@@ -383,8 +370,8 @@ func TestPackage_Reproducible(t *testing.T) {
 	}
 
 	// Ensure the time is an input: another SOURCE_DATE_EPOCH gives other bytes.
-	other := MustBuild(t, Options{Version: oldVersion, Arches: []string{"amd64"}, Epoch: testEpoch.Add(time.Hour), ModuleDir: here})
-	if sha256File(t, other[0].Path) == sha256File(t, first[0].Path) {
+	other := MustBuild(t, Options{Version: oldVersion, Arches: []string{"amd64"}, Epoch: testEpoch.Add(time.Hour), ModuleDir: elsewhere})
+	if sha256File(t, other[0].Path) == sha256File(t, first["amd64"].Path) {
 		t.Error("a different build time gave the same package: files are not dated from it")
 	}
 }

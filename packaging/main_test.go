@@ -105,7 +105,10 @@ var builds struct {
 	host   string             // a healthpost binary for this machine
 }
 
-// MustModuleDir returns the healthpost module the tests build.
+// MustModuleDir returns the healthpost module the tests build: a snapshot
+// of this work tree taken once, so that every package of a test run comes
+// from the same sources even while people edit the tree. (Builds use
+// -trimpath, so the Go build cache serves the snapshot as it serves the tree.)
 func MustModuleDir(tb testing.TB) string {
 	tb.Helper()
 	builds.Lock()
@@ -115,7 +118,9 @@ func MustModuleDir(tb testing.TB) string {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		builds.module = dir
+		snapshot := filepath.Join(tmpRoot, "src", "healthpost")
+		mustCopySource(tb, dir, snapshot)
+		builds.module = snapshot
 	}
 	return builds.module
 }
