@@ -37,7 +37,7 @@ const (
 // Limits of a search.
 const (
 	DefaultSearchLimit  = 20
-	searchCandidates    = 400 // name candidates ranked in Go
+	searchCandidates    = 300 // name candidates ranked in Go
 	minNameQueryLetters = 2
 )
 
@@ -136,8 +136,8 @@ func (s *Store) patientsWhere(ctx context.Context, reason, where string, args ..
 	return out, rows.Err()
 }
 
-// searchByName intersects the prefix ranges of each word's key, then ranks
-// the candidates.
+// searchByName intersects the prefix ranges of each word's key, ranks the
+// candidates on the small search rows, and reads only the best patients.
 func (s *Store) searchByName(ctx context.Context, q string, limit int) ([]PatientMatch, error) {
 	keys := NameKeys(q)
 	if len([]rune(strings.ReplaceAll(Transliterate(q), " ", ""))) < minNameQueryLetters || len(keys) == 0 {
@@ -153,40 +153,73 @@ func (s *Store) searchByName(ctx context.Context, q string, limit int) ([]Patien
 		args = append(args, k, k+"\x7f")
 	}
 	args = append(args, searchCandidates)
-	rows, err := s.readers.QueryContext(ctx, `SELECT `+patientColumns+`, name_keys, name_latin
-		FROM patients JOIN patient_search ON patient_search.patient_id = patients.id
-		WHERE id IN (`+strings.Join(parts, " INTERSECT ")+` LIMIT ?)`, args...)
+	// Tokens are read in key order, so exact keys ("rm" for Ram) come before
+	// longer ones ("rmsh" for Ramesh) when a common name fills the window.
+	rows, err := s.readers.QueryContext(ctx, `SELECT patient_id, name_keys, name_latin FROM patient_search
+		WHERE patient_id IN (`+strings.Join(parts, " INTERSECT ")+` LIMIT ?)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search patients by name: %w", err)
 	}
-	defer rows.Close()
+	type candidate struct {
+		id    string
+		score float64
+	}
 	qLatin := Transliterate(q)
-	var out []PatientMatch
+	var cands []candidate
 	for rows.Next() {
-		var m PatientMatch
+		var c candidate
 		var nameKeys, nameLatin string
-		p, err := scanPatientWith(rows, &nameKeys, &nameLatin)
-		if err != nil {
+		if err := rows.Scan(&c.id, &nameKeys, &nameLatin); err != nil {
+			rows.Close()
 			return nil, err
 		}
-		m.Patient = p
-		m.Reasons = []string{"name"}
-		m.Score = nameScore(keys, strings.Fields(nameKeys), qLatin, nameLatin)
-		out = append(out, m)
+		c.score = nameScore(keys, strings.Fields(nameKeys), qLatin, nameLatin)
+		cands = append(cands, c)
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	slices.SortStableFunc(out, func(a, b PatientMatch) int {
+	slices.SortStableFunc(cands, func(a, b candidate) int {
 		switch {
-		case a.Score > b.Score:
+		case a.score > b.score:
 			return -1
-		case a.Score < b.Score:
+		case a.score < b.score:
 			return 1
 		}
-		return strings.Compare(a.Patient.LocalID, b.Patient.LocalID)
+		return strings.Compare(a.id, b.id)
 	})
-	return out, nil
+	if len(cands) > limit {
+		cands = cands[:limit]
+	}
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	ids := make([]any, len(cands))
+	rank := map[string]int{}
+	for i, c := range cands {
+		ids[i], rank[c.id] = c.id, i
+	}
+	prows, err := s.readers.QueryContext(ctx, `SELECT `+patientColumns+` FROM patients WHERE id IN (?`+
+		strings.Repeat(", ?", len(ids)-1)+`)`, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("read found patients: %w", err)
+	}
+	defer prows.Close()
+	out := make([]PatientMatch, len(cands))
+	for prows.Next() {
+		p, err := scanPatient(prows)
+		if err != nil {
+			return nil, err
+		}
+		i := rank[p.ID]
+		out[i] = PatientMatch{Patient: p, Reasons: []string{"name"}, Score: cands[i].score}
+	}
+	if err := prows.Err(); err != nil {
+		return nil, err
+	}
+	// A patient deleted between the two reads leaves a hole; close it.
+	return slices.DeleteFunc(out, func(m PatientMatch) bool { return m.Patient.ID == "" }), nil
 }
 
 // nameScore is 0..1: how many query words' keys equal (rather than prefix) a

@@ -2,6 +2,7 @@ package webui
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -154,6 +155,16 @@ func (s *Server) handleEncounterForm(w http.ResponseWriter, r *http.Request, f e
 		redirect(w, r, "/encounters/"+e.ID+"?done=device_bound#device")
 	case "finalize":
 		redirect(w, r, "/encounters/"+e.ID+"?done=finalized")
+	case "save":
+		if r.PostFormValue("lock") == "1" { // the idle lock saved the form first
+			if err := s.Store.LockWebSession(r.Context(), sessionFrom(r.Context()).token); err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+			redirect(w, r, "/lock?next="+url.QueryEscape("/encounters/"+e.ID))
+			return
+		}
+		redirect(w, r, "/encounters/"+e.ID+"?done=draft_saved")
 	default:
 		redirect(w, r, "/encounters/"+e.ID+"?done=draft_saved")
 	}

@@ -228,3 +228,24 @@ func TestInbox(t *testing.T) {
 		t.Fatalf("second assign: %q", location(resp))
 	}
 }
+
+// TestEncounter_IdleLockSavesDraft proves a visit form left alone is saved
+// as a draft as the tablet locks (the page's script sends it with lock=1).
+func TestEncounter_IdleLockSavesDraft(t *testing.T) {
+	n := MustStartNode(t)
+	c := n.Client()
+	c.LoginAs(n, n.MustCreateUser("asha", edge.RoleHealthWorker))
+	p := n.MustCreatePatient(&edge.Patient{Name: "Sita", Gender: "F", StatedAge: 25})
+	f := url.Values{"type": {"opd"}, "action": {"save"}, "lock": {"1"}, "complaint": {"headache"}}
+	resp, body := c.Post("/patients/"+p.ID+"/encounters", f)
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	if !strings.HasPrefix(location(resp), "/lock?next=%2Fencounters%2F") {
+		t.Fatalf("Location=%q", location(resp))
+	}
+	if got := n.count(`SELECT count(*) FROM encounters WHERE complaint = 'headache' AND status = 'draft'`); got != 1 {
+		t.Fatal("draft not saved")
+	}
+	if resp, _ := c.Get("/patients"); !strings.HasPrefix(location(resp), "/lock") {
+		t.Fatal("tablet not locked")
+	}
+}

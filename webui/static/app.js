@@ -39,9 +39,23 @@
     ["pointerdown", "keydown", "input", "scroll"].forEach(function (ev) {
       window.addEventListener(ev, mark, { passive: true });
     });
+    // A visit form typed into is saved as a draft before the tablet locks,
+    // so stepping away never loses a half-written visit.
+    var visit = document.getElementById("encounter-form"), dirty = false;
+    if (visit) visit.addEventListener("input", function () { dirty = true; });
     setInterval(function () {
       var now = Date.now();
       if (now - last >= idle) {
+        if (visit && dirty) {
+          [["action", "save"], ["lock", "1"]].forEach(function (kv) {
+            var i = document.createElement("input");
+            i.type = "hidden"; i.name = kv[0]; i.value = kv[1];
+            visit.appendChild(i);
+          });
+          dirty = false;
+          visit.submit();
+          return;
+        }
         location.href = "/lock?next=" + encodeURIComponent(location.pathname + location.search);
         return;
       }
