@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -256,6 +258,16 @@ type staged struct {
 // with the version filled in.
 func stageCommon(ctx context.Context, opts Options, host, dir string) (*staged, error) {
 	s := &staged{dir: dir}
+	// The schema version the binary migrates to: preinst refuses, before
+	// touching anything, a database that is already newer.
+	var ver struct {
+		Schema int `json:"schema_version"`
+	}
+	if out, err := exec.CommandContext(ctx, host, "version", "--json").Output(); err != nil {
+		return nil, fmt.Errorf("ask the binary its schema version: %w", err)
+	} else if err := json.Unmarshal(out, &ver); err != nil || ver.Schema < 1 {
+		return nil, fmt.Errorf("healthpost version --json said %q: no schema version", out)
+	}
 	write := func(name string, data []byte) error {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -280,6 +292,7 @@ func stageCommon(ctx context.Context, opts Options, host, dir string) (*staged, 
 			b = bytes.Replace(b, []byte("@COMMON@\n"), common, 1)
 		}
 		b = bytes.ReplaceAll(b, []byte("@VERSION@"), []byte(opts.Version))
+		b = bytes.ReplaceAll(b, []byte("@SCHEMA@"), []byte(strconv.Itoa(ver.Schema)))
 		return write(strings.TrimPrefix(path, "files/"), b)
 	})
 	if err != nil {

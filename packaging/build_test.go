@@ -260,7 +260,7 @@ func TestPackage_Contents(t *testing.T) {
 					continue
 				}
 				b, _ := os.ReadFile(filepath.Join(ctrl, s))
-				if !bytes.HasPrefix(b, []byte("#!/bin/sh\n")) || bytes.Contains(b, []byte("@COMMON@")) || bytes.Contains(b, []byte("@VERSION@")) {
+				if !bytes.HasPrefix(b, []byte("#!/bin/sh\n")) || bytes.Contains(b, []byte("@COMMON@")) || bytes.Contains(b, []byte("@VERSION@")) || bytes.Contains(b, []byte("@SCHEMA@")) {
 					t.Errorf("%s is not a complete /bin/sh script", s)
 				}
 			}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -376,31 +378,103 @@ func TestUpgrade_FailedMigrationRollsBack(t *testing.T) {
 }
 
 func TestInstall_OverNewerSchema(t *testing.T) {
-	r := MustRoot(t)
 	old := MustOldPackages(t)["amd64"]
 	next := MustNextPackage(t)
-	r.mustInstall(old)
-	MustFillRecords(t, r, 5)
-	r.mustInstall(next)
-	sum := sha256File(t, r.dbPath())
 
-	// Ensure installing an older version over a newer database refuses, changing nothing.
-	res := r.install(old)
-	if res.code == 0 {
-		t.Fatalf("downgrade over a newer schema succeeded:\n%s", res.out)
+	t.Run("RefusedBeforeAnythingChanges", func(t *testing.T) {
+		r := MustRoot(t)
+		r.fakeSystemd()
+		r.mustInstall(old)
+		MustFillRecords(t, r, 5)
+		r.mustInstall(next)
+		sum := sha256File(t, r.dbPath())
+
+		res := r.install(old)
+		// Ensure installing an older version over a newer database stops in
+		// preinst: the newer node keeps running, nothing changes.
+		if res.code == 0 {
+			t.Fatalf("downgrade over a newer schema succeeded:\n%s", res.out)
+		}
+		mustContain(t, "downgrade output", res.out,
+			fmt.Sprintf("/var/lib/healthpost/healthpost.db is at schema version %d, written by a newer healthpost", edge.SchemaVersion()+2),
+			fmt.Sprintf("healthpost %s knows only up to version %d", oldVersion, edge.SchemaVersion()),
+			"nothing was changed and the node keeps running version "+nextVersion)
+		if sha256File(t, r.dbPath()) != sum {
+			t.Fatal("the newer database was changed")
+		}
+		if got := r.status(); got != "install ok installed "+nextVersion {
+			t.Fatalf("status=%q", got)
+		}
+		if !r.active() {
+			t.Fatalf("the node was stopped; calls %q", r.calls())
+		}
+	})
+
+	t.Run("NewerOnlyInTheWAL", func(t *testing.T) {
+		// A newer node that crashed right after migrating leaves the new
+		// schema version in the WAL, and the file's header still old: the
+		// preinst check cannot see it, migrate must, and nothing may change.
+		r := MustRoot(t)
+		r.mustInstall(old)
+		MustFillRecords(t, r, 5)
+		db, err := sql.Open("sqlite", "file:"+r.dbPath()+"?_pragma=wal_autocheckpoint(0)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxOpenConns(1)
+		if _, err := db.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, edge.SchemaVersion()+1)); err != nil {
+			t.Fatal(err)
+		}
+		crash := map[string][]byte{}
+		for _, suffix := range []string{"", "-wal"} {
+			b, err := os.ReadFile(r.dbPath() + suffix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			crash[suffix] = b
+		}
+		db.Close()
+		os.Remove(r.dbPath() + "-shm")
+		for suffix, b := range crash {
+			os.WriteFile(r.dbPath()+suffix, b, 0o640)
+		}
+		r.fixOwners()
+		if got := hpDBSchemaHeader(t, r.dbPath()); got != edge.SchemaVersion() {
+			t.Fatalf("header says %d; the test needs it to lag at %d", got, edge.SchemaVersion())
+		}
+
+		res := r.install(old)
+		if res.code == 0 {
+			t.Fatalf("install over a newer database succeeded:\n%s", res.out)
+		}
+		mustContain(t, "install output", res.out, "DID NOT COMPLETE. THE RECORDS ARE SAFE.",
+			fmt.Sprintf("knows only up to %d", edge.SchemaVersion()))
+		// Ensure the database and its WAL are back byte for byte.
+		for suffix, b := range crash {
+			got, _ := os.ReadFile(r.dbPath() + suffix)
+			if !bytes.Equal(got, b) {
+				t.Fatalf("healthpost.db%s changed", suffix)
+			}
+		}
+		if got := userVersion(t, r.dbPath()); got != edge.SchemaVersion()+1 {
+			t.Fatalf("schema %d, want the newer %d", got, edge.SchemaVersion()+1)
+		}
+	})
+}
+
+// hpDBSchemaHeader reads user_version from the file's header, as preinst does.
+func hpDBSchemaHeader(tb testing.TB, path string) int {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	mustContain(t, "downgrade output", res.out, "DID NOT COMPLETE. THE RECORDS ARE SAFE.",
-		fmt.Sprintf("knows only up to %d", edge.SchemaVersion()),
-		"sudo apt install ./healthpost_"+nextVersion+"_amd64.deb")
-	if sha256File(t, r.dbPath()) != sum {
-		t.Fatal("the newer database was changed")
+	defer f.Close()
+	b := make([]byte, 4)
+	if _, err := f.ReadAt(b, 60); err != nil {
+		tb.Fatal(err)
 	}
-	// Ensure the newer version, installed again, carries on.
-	r.mustInstall(next)
-	if sha256File(t, r.dbPath()) == "" || userVersion(t, r.dbPath()) != edge.SchemaVersion()+2 {
-		t.Fatal("newer version did not carry on")
-	}
-	mustHealthy(t, r)
+	return int(b[0])<<24 | int(b[1])<<16 | int(b[2])<<8 | int(b[3])
 }
 
 func TestInstall_MissingDialoutGroup(t *testing.T) {

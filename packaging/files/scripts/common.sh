@@ -2,6 +2,8 @@
 # --- pasted in at build time so each script stands alone) ---
 
 HP_VERSION="@VERSION@"
+# HP_SCHEMA is the database schema version this version's binary migrates to.
+HP_SCHEMA=@SCHEMA@
 HP_BIN=/usr/bin/healthpost
 HP_DEFAULT_DATA=/var/lib/healthpost
 HP_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -33,6 +35,15 @@ hp_data_dir() {
 		return 1
 	fi
 	printf '%s\n' "$hp_out" | sed -n 's/^data_dir = "\(.*\)"  # .*$/\1/p'
+}
+
+# hp_db_schema prints the schema version written in the database file's
+# header: SQLite's user_version, 4 bytes big-endian at offset 60 (see
+# https://www.sqlite.org/fileformat.html). While a node runs, a migration may
+# sit in the WAL and the header lag behind, never run ahead; so a header
+# newer than HP_SCHEMA is certainly newer.
+hp_db_schema() {
+	od -An -tu1 -j60 -N4 "$1" 2>/dev/null | awk 'NF == 4 { print (($1 * 256 + $2) * 256 + $3) * 256 + $4 }'
 }
 
 # hp_systemd is true when systemd runs this machine (not a chroot, not a
