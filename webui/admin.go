@@ -82,6 +82,7 @@ func (s *Server) setClock(w http.ResponseWriter, r *http.Request) {
 		ee = &edge.Error{Code: "clock_set_failed", Message: "setting the system clock failed", Hint: "see the node's log", Err: err}
 		s.Logger.Error("set system clock", "err", err)
 	}
+	s.cache.clock.Store(nil)
 	if aerr := s.Store.RecordClockSet(r.Context(), from, to, err == nil); aerr != nil {
 		s.serverError(w, r, aerr)
 		return

@@ -102,6 +102,8 @@ func (s *Server) submitLogin(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: loginCSRFCooki, Path: "/login", MaxAge: -1})
 
 	// The clock check: what the tablet's clock said when the form was sent.
+	// Each sign-in judges the node's clock afresh.
+	s.cache.clock.Store(nil)
 	next := f.Next
 	if ms, err := strconv.ParseInt(r.PostFormValue("tablet_time"), 10, 64); err == nil && ms > 0 {
 		rep, err := s.Store.RecordClockReport(r.Context(), client, u.ID, time.UnixMilli(ms))

@@ -75,13 +75,10 @@ func (s *Server) view(r *http.Request, title string) *view {
 // when the node itself flags it, and for admins also when several tablets
 // disagree with it.
 func (s *Server) clockBanner(ctx context.Context, u *edge.User) *clockBanner {
-	c := s.Store.Clock()
-	b := &clockBanner{Suspect: c.Suspect, Admin: u.Role == edge.RoleAdmin}
-	if b.Admin {
-		if cons, err := s.Store.ClockConsensus(ctx, edge.DefaultClockReportWindow); err == nil &&
-			cons.Disagrees(2, edge.DefaultClockDisagreement) {
-			b.Offset, b.Tablets = cons.Offset, cons.Tablets
-		}
+	st := s.clockState(ctx)
+	b := &clockBanner{Suspect: st.suspect, Admin: u.Role == edge.RoleAdmin}
+	if b.Admin && st.consensus.Disagrees(2, edge.DefaultClockDisagreement) {
+		b.Offset, b.Tablets = st.consensus.Offset, st.consensus.Tablets
 	}
 	if !b.Suspect && b.Tablets == 0 {
 		return nil
@@ -89,11 +86,34 @@ func (s *Server) clockBanner(ctx context.Context, u *edge.User) *clockBanner {
 	return b
 }
 
+// clockCheckEvery is how long the clock verdict is reused: judging it takes
+// the store's write lock, which a page should not wait on.
+const clockCheckEvery = 10 * time.Second
+
+type clockState struct {
+	at        time.Time
+	suspect   bool
+	consensus edge.ClockConsensus
+}
+
+func (s *Server) clockState(ctx context.Context) clockState {
+	if p := s.cache.clock.Load(); p != nil && time.Since(p.at) < clockCheckEvery {
+		return *p
+	}
+	st := clockState{at: time.Now(), suspect: s.Store.Clock().Suspect}
+	if cons, err := s.Store.ClockConsensus(ctx, edge.DefaultClockReportWindow); err == nil {
+		st.consensus = cons
+	}
+	s.cache.clock.Store(&st)
+	return st
+}
+
 // settingsCache holds the facility settings and identity, read once and
 // dropped when an admin saves them.
 type settingsCache struct {
 	settings atomic.Pointer[edge.FacilitySettings]
 	facility atomic.Pointer[edge.Facility]
+	clock    atomic.Pointer[clockState] // dropped when the clock is set or reported
 }
 
 func (s *Server) settings(ctx context.Context) edge.FacilitySettings {
