@@ -19,9 +19,9 @@
 //
 // The patient travels in the payload, never in the topic: brokers log
 // topics. A device logs in with its registered name as username and its
-// token (shown once by healthpost device add) as password, and should connect with a
-// persistent session (CleanSession=false) so that a publish the node did
-// not acknowledge is sent again when it reconnects.
+// token (shown once by healthpost device add) as password, and should
+// connect with a persistent session (CleanSession=false) so that a publish
+// the node did not acknowledge is sent again when it reconnects.
 //
 // # The embedded broker
 //
