@@ -293,3 +293,23 @@ func TestIdleLock(t *testing.T) {
 		t.Fatalf("sessions=%d", got)
 	}
 }
+
+// TestLogin_Language proves the sign-in page speaks the language chosen on
+// it (kept in a cookie) or the browser's, before anyone is signed in.
+func TestLogin_Language(t *testing.T) {
+	n := MustStartNode(t)
+	c := n.Client()
+	resp, body := c.Get("/login?lang=hi")
+	wantStatus(t, resp, body, http.StatusOK)
+	if !strings.Contains(body, `<html lang="hi">`) || !strings.Contains(body, "साइन इन करें") {
+		t.Fatal("sign-in page not in Hindi")
+	}
+	if _, body = c.Get("/login"); !strings.Contains(body, "साइन इन करें") {
+		t.Fatal("the choice was not kept")
+	}
+	req, _ := http.NewRequest(http.MethodGet, n.URL+"/login", nil)
+	req.Header.Set("Accept-Language", "hi-IN,hi;q=0.9,en;q=0.8")
+	if _, body := n.Client().do(req); !strings.Contains(body, `<html lang="hi">`) {
+		t.Fatal("the browser's language was not used")
+	}
+}
