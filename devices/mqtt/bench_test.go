@@ -272,3 +272,23 @@ func rssMB(tb testing.TB, pid int) float64 {
 	tb.Fatal("no VmRSS")
 	return 0
 }
+
+// BenchmarkPubackLatency measures publish→PUBACK of one device sending one
+// reading at a time (no queueing): the group-commit delay plus one commit.
+func BenchmarkPubackLatency(b *testing.B) {
+	n := MustOpenNode(b)
+	pat := MustCreatePatient(b, n.Store, "Sunita Devi")
+	br := MustOpenBroker(b, n)
+	d := MustCreateDevice(b, n.Store, "BP monitor 1", "json", "")
+	c := MustPaho(b, br.Addr(), "lat", d)
+	topic := mqtt.ReadingsTopic(testNode, d.Name)
+	var r loadResult
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		MustWait(b, c.Publish(topic, 1, false, benchPayload(0, i, pat.LocalID)))
+		r.lat = append(r.lat, time.Since(start))
+	}
+	b.ReportMetric(ms(r.pct(0.50)), "p50_ms")
+	b.ReportMetric(ms(r.pct(0.99)), "p99_ms")
+}
