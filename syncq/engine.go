@@ -15,6 +15,7 @@ import (
 const (
 	DefaultWorkers          = 4
 	DefaultBatchSize        = 20
+	DefaultPassSize         = 100
 	DefaultPollInterval     = 30 * time.Second
 	DefaultErrorLogInterval = time.Minute
 )
@@ -61,6 +62,10 @@ type Engine struct {
 	// per request when the upstream accepts batch bundles (1 turns it off).
 	Workers   int
 	BatchSize int
+	// PassSize is the most documents one pass takes: one read of the
+	// outbox and one transaction recording the outcomes. It is raised to
+	// Workers×BatchSize when smaller.
+	PassSize int
 	// PollInterval bounds every wait, so rows written by another process
 	// (which does not wake this one) are found; 0 turns polling off.
 	PollInterval time.Duration
@@ -125,6 +130,7 @@ func NewEngine(s *edge.Store, c *Client, m Mapper) *Engine {
 		Trigger:          edge.SyncTriggerAuto,
 		Workers:          DefaultWorkers,
 		BatchSize:        DefaultBatchSize,
+		PassSize:         DefaultPassSize,
 		PollInterval:     DefaultPollInterval,
 		MinBackoff:       DefaultMinBackoff,
 		MaxBackoff:       DefaultMaxBackoff,
@@ -409,7 +415,9 @@ func (e *Engine) step(ctx context.Context) (wake, error) {
 		batch = e.BatchSize
 	}
 	e.mu.Unlock()
-	items, err := e.store.DueOutbox(ctx, now, e.Workers*batch)
+	// Batched, a pass is one request per BatchSize rows; otherwise each
+	// worker sends its share one by one.
+	items, err := e.store.DueOutbox(ctx, now, max(e.PassSize, e.Workers*batch))
 	if err != nil {
 		return wake{}, err
 	}

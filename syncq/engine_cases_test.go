@@ -316,7 +316,7 @@ func TestEngine_WindowsAndBudget(t *testing.T) {
 		MustSeed(t, s, 10, 10)
 		h := MustOpenHub(t)
 		e := NewTestEngine(t, s, h.URL, h.Token)
-		e.Workers, e.BatchSize = 1, 2
+		e.Workers, e.BatchSize, e.PassSize = 1, 2, 2
 		e.DailyBudget = 1 // byte: the first pass spends it
 		if _, err := e.Drain(context.Background(), syncq.DrainOptions{}); err != nil {
 			t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -18,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -589,4 +592,49 @@ func TestStore_Open(t *testing.T) {
 			t.Fatal("a text file opened as a hub database")
 		}
 	})
+}
+
+func TestStore_GroupCommit(t *testing.T) {
+	// Ensure concurrent writers, each sending every document twice, are
+	// committed together yet each answered with its own result, and every
+	// document is stored once.
+	st := hub.NewStore(filepath.Join(t.TempDir(), "hub.db"))
+	if err := st.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const writers, each = 8, 40
+	errc := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			for i := range each {
+				id := "w" + strconv.Itoa(w) + "-" + strconv.Itoa(i)
+				for range 2 {
+					r, issues := hub.ParseBundle(Bundle(id, id, ts1))
+					if len(issues) > 0 {
+						errc <- errors.New(issues[0].Diagnostics)
+						return
+					}
+					got, err := st.Put(context.Background(), "node-a", hub.Write{How: hub.WriteByID, ID: id, Resource: r})
+					if err != nil || got.ID != id || got.Version != 1 {
+						errc <- fmt.Errorf("put %s: %+v %v", id, got, err)
+						return
+					}
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := st.ArrivalCount(context.Background()); err != nil || n != writers*each {
+		t.Fatalf("arrivals=%d %v, want %d", n, err, writers*each)
+	}
+	st.Close()
+	if _, err := st.Put(context.Background(), "node-a", hub.Write{}); !errors.Is(err, hub.ErrClosed) {
+		t.Fatalf("put after close: %v, want ErrClosed", err)
+	}
 }

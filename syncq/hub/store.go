@@ -93,11 +93,16 @@ type Store struct {
 
 	notifyMu sync.Mutex
 	arrived  chan struct{}
+
+	queue   chan *group
+	stop    chan struct{}
+	stopped chan struct{}
 }
 
 // NewStore returns a store for the file at path.
 func NewStore(path string) *Store {
-	return &Store{Path: path, Now: time.Now, arrived: make(chan struct{}), prepared: map[string]*sql.Stmt{}}
+	return &Store{Path: path, Now: time.Now, arrived: make(chan struct{}), prepared: map[string]*sql.Stmt{},
+		queue: make(chan *group), stop: make(chan struct{}), stopped: make(chan struct{})}
 }
 
 func dsn(path string, writer bool) string {
@@ -168,11 +173,21 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return err
 	}
 	s.readers.SetMaxOpenConns(8)
+	go s.commitLoop()
 	return nil
 }
 
-// Close closes the database.
+// Close stops taking writes, finishes the group commit in progress and
+// closes the database. It is safe to call more than once.
 func (s *Store) Close() error {
+	if s.readers != nil {
+		select {
+		case <-s.stop:
+		default:
+			close(s.stop)
+			<-s.stopped
+		}
+	}
 	var errs []error
 	if s.readers != nil {
 		errs = append(errs, s.readers.Close())
@@ -378,51 +393,103 @@ type Stored struct {
 
 // Put stores one Bundle.
 func (s *Store) Put(ctx context.Context, node string, w Write) (Stored, error) {
-	var st Stored
-	var werr error
-	err := s.write(ctx, func(tx *wtx) error {
-		st, werr = s.put(ctx, tx, node, w)
-		if werr != nil && !isClientError(werr) {
-			return werr
-		}
-		return nil
-	})
+	sts, errs, err := s.PutBatch(ctx, node, []Write{w})
 	if err != nil {
 		return Stored{}, err
 	}
-	if st.Changed {
-		s.notify()
-	}
-	return st, werr
+	return sts[0], errs[0]
 }
 
-// PutBatch stores several Bundles in one transaction, each on its own: one
-// refused does not stop the others (FHIR batch, not transaction).
+// PutBatch stores several Bundles, each on its own: one refused does not
+// stop the others (FHIR batch, not transaction). Writes of concurrent
+// callers (nodes delivering at once) are committed together, one fsync for
+// all (group commit); each caller is answered after that commit.
 func (s *Store) PutBatch(ctx context.Context, node string, ws []Write) ([]Stored, []error, error) {
-	sts := make([]Stored, len(ws))
-	errs := make([]error, len(ws))
-	changed := false
-	err := s.write(ctx, func(tx *wtx) error {
-		changed = false
-		for i, w := range ws {
-			if w.Resource == nil {
-				continue // refused before the store
-			}
-			sts[i], errs[i] = s.put(ctx, tx, node, w)
-			if errs[i] != nil && !isClientError(errs[i]) {
-				return errs[i]
-			}
-			changed = changed || sts[i].Changed
+	g := &group{node: node, writes: ws, done: make(chan struct{})}
+	select {
+	case s.queue <- g:
+	case <-s.stop:
+		return nil, nil, ErrClosed
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	select {
+	case <-g.done:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err() // the write may still commit; a retry finds it
+	}
+	if g.err != nil {
+		return nil, nil, g.err
+	}
+	return g.sts, g.errs, nil
+}
+
+// ErrClosed means the store is closing.
+var ErrClosed = errors.New("hub store is closing")
+
+// maxGroup caps the writes of one group commit.
+const maxGroup = 1000
+
+// group is one caller's writes waiting for a group commit.
+type group struct {
+	node   string
+	writes []Write
+	sts    []Stored
+	errs   []error
+	err    error
+	done   chan struct{}
+}
+
+// commitLoop takes the writes callers hand in, as many as are waiting, and
+// commits them in one transaction.
+func (s *Store) commitLoop() {
+	defer close(s.stopped)
+	for {
+		var gs []*group
+		select {
+		case g := <-s.queue:
+			gs = append(gs, g)
+		case <-s.stop:
+			return
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
+		n := len(gs[0].writes)
+	more:
+		for n < maxGroup {
+			select {
+			case g := <-s.queue:
+				gs = append(gs, g)
+				n += len(g.writes)
+			default:
+				break more
+			}
+		}
+		changed := false
+		ctx := context.Background()
+		err := s.write(ctx, func(tx *wtx) error {
+			changed = false
+			for _, g := range gs {
+				g.sts, g.errs = make([]Stored, len(g.writes)), make([]error, len(g.writes))
+				for i, w := range g.writes {
+					if w.Resource == nil {
+						continue // refused before the store
+					}
+					g.sts[i], g.errs[i] = s.put(ctx, tx, g.node, w)
+					if g.errs[i] != nil && !isClientError(g.errs[i]) {
+						return g.errs[i]
+					}
+					changed = changed || g.sts[i].Changed
+				}
+			}
+			return nil
+		})
+		for _, g := range gs {
+			g.err = err
+			close(g.done)
+		}
+		if err == nil && changed {
+			s.notify()
+		}
 	}
-	if changed {
-		s.notify()
-	}
-	return sts, errs, nil
 }
 
 func isClientError(err error) bool {
