@@ -52,6 +52,7 @@ type FacilityConfig struct {
 // HTTPConfig is the web UI's listener.
 type HTTPConfig struct {
 	Listen string `toml:"listen" help:"address the web UI listens on"`
+	MDNS   bool   `toml:"mdns" help:"announce the web UI on the LAN with mDNS (service _http._tcp, instance healthpost)"`
 }
 
 // MQTTConfig is device ingestion over MQTT.
@@ -99,7 +100,7 @@ func DefaultConfig() Config {
 	return Config{
 		DataDir:  dataDir,
 		Facility: FacilityConfig{Name: "Health Centre"},
-		HTTP:     HTTPConfig{Listen: ":8080"},
+		HTTP:     HTTPConfig{Listen: ":8080", MDNS: true},
 		MQTT:     MQTTConfig{Listen: ":1883"},
 		Storage:  StorageConfig{LowFreeMB: DefaultLowFreeBytes >> 20, CriticalFreeMB: DefaultCriticalFree >> 20, RawKeepDays: DefaultRawKeepDays},
 		Log:      LogConfig{Level: "info", Format: "text"},

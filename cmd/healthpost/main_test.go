@@ -68,7 +68,9 @@ func newNode(t testing.TB) *node {
 		}
 	}
 	// Ports the doctor checks are left to the kernel, so tests never collide.
-	n.env = append(n.env, "HEALTHPOST_DATA_DIR="+n.dataDir, "HEALTHPOST_HTTP_LISTEN=127.0.0.1:0", "HEALTHPOST_MQTT_LISTEN=127.0.0.1:0")
+	// No mDNS: its multicast would leave this machine.
+	n.env = append(n.env, "HEALTHPOST_DATA_DIR="+n.dataDir, "HEALTHPOST_HTTP_LISTEN=127.0.0.1:0", "HEALTHPOST_MQTT_LISTEN=127.0.0.1:0",
+		"HEALTHPOST_HTTP_MDNS=false")
 	return n
 }
 

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -77,8 +75,21 @@ func (a *app) serve(ctx context.Context, cfg *edge.Config) error {
 			"Write it down now: it is shown only once. Change it with 'healthpost user passwd admin'.\n\n",
 			node.FirstAdminPassword)
 	}
-	for _, u := range lanURLs(web.Port()) {
+	if cfg.HTTP.MDNS {
+		// Tablets can always use the printed address; a LAN without
+		// multicast only loses the announcement.
+		if err := node.Add(ctx, webui.NewAdvertiser(web.Port(), logger)); err != nil {
+			logger.Warn("not announcing the web UI on the LAN", "err", err)
+		}
+	}
+	urls := webui.LANURLs(web.Port())
+	for _, u := range urls {
 		fmt.Fprintf(a.stdout, "Open %s on a tablet on this network.\n", u)
+	}
+	if len(urls) > 0 {
+		if qr, err := webui.TerminalQR(urls[0]); err == nil {
+			fmt.Fprintf(a.stdout, "Or scan this with the tablet's camera:\n%s\n", qr)
+		}
 	}
 	fmt.Fprintf(a.stdout, "listening on %s\n", web.URL())
 	logger.Info("node started", "version", edge.Version(), "data_dir", cfg.DataDir, "http", web.URL())
@@ -123,21 +134,4 @@ func (a *app) addDevices(ctx context.Context, node *edge.Node) error {
 		}
 	}
 	return nil
-}
-
-// lanURLs lists the node's addresses that tablets on the LAN can reach.
-func lanURLs(port int) []string {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok || ipn.IP.IsLoopback() || ipn.IP.To4() == nil || ipn.IP.IsLinkLocalUnicast() {
-			continue
-		}
-		out = append(out, "http://"+net.JoinHostPort(ipn.IP.String(), strconv.Itoa(port)))
-	}
-	return out
 }
