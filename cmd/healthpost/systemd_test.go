@@ -285,7 +285,7 @@ func TestServe_NotifiesSystemd(t *testing.T) {
 	env := []string{
 		"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=200000",
 		"HEALTHPOST_CONFIG=" + cfgFile, "HEALTHPOST_DATA_DIR=" + filepath.Join(dir, "data"),
-		"HEALTHPOST_HTTP_LISTEN=127.0.0.1:0", "HEALTHPOST_MQTT_LISTEN=127.0.0.1:0",
+		"HEALTHPOST_HTTP_LISTEN=127.0.0.1:0", "HEALTHPOST_MQTT_LISTEN=127.0.0.1:0", "HEALTHPOST_HTTP_MDNS=false",
 	}
 	var stdout, stderr syncBuffer
 	root := newRootCommand(&stdout, &stderr, strings.NewReader(""), env)
