@@ -30,6 +30,23 @@ type Mapper interface {
 	Document(ctx context.Context, item edge.OutboxItem) (bundleID string, body []byte, err error)
 }
 
+// BatchMapper is a Mapper that builds several documents at once, so that
+// the reads of a whole request (and the audit entries of those reads) can
+// share one transaction instead of one each. The engine uses Documents when
+// the mapper has it; the contract of each result is Document's.
+type BatchMapper interface {
+	Mapper
+	// Documents returns one result per item, in order.
+	Documents(ctx context.Context, items []edge.OutboxItem) []Mapped
+}
+
+// Mapped is one document a BatchMapper built, or why not.
+type Mapped struct {
+	BundleID string
+	Body     []byte
+	Err      error
+}
+
 // MapperFunc adapts a function to Mapper.
 type MapperFunc func(ctx context.Context, item edge.OutboxItem) (bundleID string, body []byte, err error)
 

@@ -514,3 +514,41 @@ func TestClient_TLS(t *testing.T) {
 		}
 	})
 }
+
+// countingBatchMapper builds documents a request at a time and counts the calls.
+type countingBatchMapper struct {
+	calls, items, single atomic.Int64
+}
+
+func (m *countingBatchMapper) Document(ctx context.Context, it edge.OutboxItem) (string, []byte, error) {
+	m.single.Add(1)
+	return synctest.Mapper().Document(ctx, it)
+}
+
+func (m *countingBatchMapper) Documents(ctx context.Context, its []edge.OutboxItem) []syncq.Mapped {
+	m.calls.Add(1)
+	m.items.Add(int64(len(its)))
+	out := make([]syncq.Mapped, len(its))
+	for i, it := range its {
+		out[i].BundleID, out[i].Body = synctest.Document(it)
+	}
+	return out
+}
+
+func TestEngine_BatchMapper(t *testing.T) {
+	// Ensure a mapper that builds a request's documents at once is asked
+	// once per request, never one by one.
+	s := MustOpenStore(t)
+	docs := MustSeed(t, s, 30, 30)
+	h := MustOpenHub(t)
+	e := NewTestEngine(t, s, h.URL, h.Token)
+	m := &countingBatchMapper{}
+	e.Mapper = m
+	if _, err := e.Drain(context.Background(), syncq.DrainOptions{Wait: true}); err != nil {
+		t.Fatal(err)
+	}
+	MustVerifyExactlyOnce(t, s.Path, h.Store)
+	if m.single.Load() != 0 || m.items.Load() != int64(docs) || m.calls.Load() >= int64(docs) {
+		t.Fatalf("Documents called %d times for %d rows (%d documents), Document %d times", m.calls.Load(), m.items.Load(), docs, m.single.Load())
+	}
+}

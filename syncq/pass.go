@@ -3,6 +3,7 @@ package syncq
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -54,8 +55,26 @@ func (e *Engine) pass(ctx context.Context, items []edge.OutboxItem, batch int) e
 func (e *Engine) job(ctx context.Context, items []edge.OutboxItem, idx []int, results []itemResult, stop *atomic.Bool) {
 	var docs []*Document
 	var at []int
-	for _, i := range idx {
-		id, body, err := e.Mapper.Document(ctx, items[i])
+	mapped := make([]Mapped, len(idx))
+	if bm, ok := e.Mapper.(BatchMapper); ok {
+		its := make([]edge.OutboxItem, len(idx))
+		for k, i := range idx {
+			its[k] = items[i]
+		}
+		if got := bm.Documents(ctx, its); len(got) == len(idx) {
+			mapped = got
+		} else {
+			for k := range mapped {
+				mapped[k].Err = fmt.Errorf("the mapper returned %d documents for %d rows", len(got), len(idx))
+			}
+		}
+	} else {
+		for k, i := range idx {
+			mapped[k].BundleID, mapped[k].Body, mapped[k].Err = e.Mapper.Document(ctx, items[i])
+		}
+	}
+	for k, i := range idx {
+		id, body, err := mapped[k].BundleID, mapped[k].Body, mapped[k].Err
 		if ctx.Err() != nil {
 			return
 		}
