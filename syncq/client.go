@@ -152,7 +152,7 @@ func (c *Client) Probe(ctx context.Context) (Capabilities, error) {
 		return Capabilities{}, derr
 	}
 	if status != http.StatusOK {
-		return Capabilities{}, classify(status, h, body, c.now())
+		return Capabilities{}, classify(status, h, body, c.clock())
 	}
 	var cs struct {
 		ResourceType string `json:"resourceType"`
@@ -201,7 +201,7 @@ func (c *Client) Send(ctx context.Context, d *Document) Result {
 		return Result{Err: derr}
 	}
 	if status != http.StatusOK && status != http.StatusCreated {
-		return Result{Err: classify(status, h, body, c.now())}
+		return Result{Err: classify(status, h, body, c.clock())}
 	}
 	return c.confirm(ctx, d, body, h.Get("Location"))
 }
@@ -239,7 +239,7 @@ func (c *Client) confirm(ctx context.Context, d *Document, body []byte, location
 	if problem != "" {
 		return Result{Err: &DeliveryError{Kind: KindServer, Diagnostics: problem}}
 	}
-	return Result{Receipt: edge.Receipt{Upstream: c.BaseURL, RemoteID: id, RemoteVersion: version, At: c.now()}}
+	return Result{Receipt: edge.Receipt{Upstream: c.BaseURL, RemoteID: id, RemoteVersion: version, At: c.clock()}}
 }
 
 // read GETs a resource by its location, relative to the base or absolute.
@@ -260,7 +260,7 @@ func (c *Client) read(ctx context.Context, location string) ([]byte, *DeliveryEr
 		return nil, derr
 	}
 	if status != http.StatusOK {
-		e := classify(status, h, body, c.now())
+		e := classify(status, h, body, c.clock())
 		if e.Kind == KindRefused {
 			e.Kind = KindServer // the read failed, not the document
 		}
@@ -314,7 +314,7 @@ func (c *Client) SendBatch(ctx context.Context, docs []*Document) ([]Result, err
 		return all(derr), nil
 	}
 	if status != http.StatusOK {
-		e := classify(status, h, body, c.now())
+		e := classify(status, h, body, c.clock())
 		switch status {
 		case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusRequestEntityTooLarge,
 			http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity, http.StatusNotImplemented:
@@ -354,7 +354,7 @@ func (c *Client) SendBatch(ctx context.Context, docs []*Document) ([]Result, err
 		case code == 0:
 			out[i].Err = &DeliveryError{Kind: KindServer, Diagnostics: fmt.Sprintf("batch-response entry %d has no status", i)}
 		default:
-			out[i].Err = classify(code, http.Header{}, en.Response.Outcome, c.now())
+			out[i].Err = classify(code, http.Header{}, en.Response.Outcome, c.clock())
 		}
 	}
 	return out, nil
@@ -433,6 +433,13 @@ func linkError(err error) error {
 		return fmt.Errorf("the upstream's certificate is not trusted (set upstream.ca_file to its CA): %w", err)
 	}
 	return err
+}
+
+func (c *Client) clock() time.Time {
+	if c.now == nil {
+		return time.Now()
+	}
+	return c.now()
 }
 
 func (c *Client) timeout() time.Duration {

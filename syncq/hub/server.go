@@ -494,12 +494,12 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 		s.outcome(w, r, http.StatusBadRequest, issue("not-supported", "Bundle.type", "only batch bundles are processed here, not %q", in.Type))
 		return
 	}
-	max := s.MaxBatch
-	if max <= 0 {
-		max = DefaultMaxBatch
+	limit := s.MaxBatch
+	if limit <= 0 {
+		limit = DefaultMaxBatch
 	}
-	if len(in.Entry) > max {
-		s.outcome(w, r, http.StatusRequestEntityTooLarge, issue("too-costly", "", "a batch may hold at most %d entries", max))
+	if len(in.Entry) > limit {
+		s.outcome(w, r, http.StatusRequestEntityTooLarge, issue("too-costly", "", "a batch may hold at most %d entries", limit))
 		return
 	}
 	writes := make([]Write, len(in.Entry))
