@@ -279,7 +279,7 @@ func (c *Config) Validate() error {
 	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
 		return bad("log.format", fmt.Sprintf("%q is not text or json", c.Log.Format))
 	}
-	return nil
+	return c.ValidateUpstream()
 }
 
 func checkListen(addr string) error {
