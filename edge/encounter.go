@@ -189,6 +189,12 @@ func createEncounter(ctx context.Context, tx *Tx, e *Encounter) error {
 		}
 		return fmt.Errorf("create encounter: %w", err)
 	}
+	return insertEncounterParts(ctx, tx, e, e.StartedAt)
+}
+
+// insertEncounterParts saves an encounter's observations, diagnoses and
+// prescriptions; observations without a time get defaultAt.
+func insertEncounterParts(ctx context.Context, tx *Tx, e *Encounter, defaultAt time.Time) error {
 	for i := range e.Observations {
 		o := &e.Observations[i]
 		o.ID = NewID()
@@ -196,7 +202,7 @@ func createEncounter(ctx context.Context, tx *Tx, e *Encounter) error {
 			o.Source = "manual"
 		}
 		if o.EffectiveAt.IsZero() {
-			o.EffectiveAt = e.StartedAt
+			o.EffectiveAt = defaultAt
 		}
 		if _, err := tx.exec(`INSERT INTO observations (id, patient_id, encounter_id, loinc, value, value_text,
 			unit, effective_at, source, device_id, created_at, node_seq, clock_suspect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

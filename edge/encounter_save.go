@@ -91,45 +91,8 @@ func updateDraft(ctx context.Context, tx *Tx, e *Encounter) error {
 			return fmt.Errorf("replace encounter parts: %w", err)
 		}
 	}
-	for i := range e.Observations {
-		o := &e.Observations[i]
-		o.ID = NewID()
-		if o.Source == "" {
-			o.Source = "manual"
-		}
-		if o.EffectiveAt.IsZero() {
-			o.EffectiveAt = tx.now
-		}
-		if _, err := tx.exec(`INSERT INTO observations (id, patient_id, encounter_id, loinc, value, value_text,
-			unit, effective_at, source, device_id, created_at, node_seq, clock_suspect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			o.ID, e.PatientID, e.ID, o.LOINC, o.Value, o.ValueText, o.Unit, o.EffectiveAt.UnixMilli(), o.Source,
-			nullString(o.DeviceID), tx.Now(), tx.NextSeq(), tx.Suspect()); err != nil {
-			return fmt.Errorf("save observation %d: %w", i, err)
-		}
-	}
-	for i := range e.Diagnoses {
-		d := &e.Diagnoses[i]
-		d.ID = NewID()
-		if d.System == "" {
-			d.System = ICD10System
-		}
-		if _, err := tx.exec(`INSERT INTO diagnoses (id, encounter_id, system, code, display, created_at, node_seq)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, d.ID, e.ID, d.System, d.Code, d.Display, tx.Now(), tx.NextSeq()); err != nil {
-			return fmt.Errorf("save diagnosis %d: %w", i, err)
-		}
-	}
-	for i := range e.Prescriptions {
-		p := &e.Prescriptions[i]
-		p.ID = NewID()
-		var days any
-		if p.DurationDays > 0 {
-			days = p.DurationDays
-		}
-		if _, err := tx.exec(`INSERT INTO prescriptions (id, encounter_id, drug, strength, dose, frequency,
-			duration_days, instructions, created_at, node_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			p.ID, e.ID, p.Drug, p.Strength, p.Dose, p.Frequency, days, p.Instructions, tx.Now(), tx.NextSeq()); err != nil {
-			return fmt.Errorf("save prescription %d: %w", i, err)
-		}
+	if err := insertEncounterParts(ctx, tx, e, tx.now); err != nil {
+		return err
 	}
 	return tx.audit(ActionEncounterUpdate, "encounter", e.ID, e.PatientID, "")
 }
