@@ -113,12 +113,6 @@ func (s *Server) Open(ctx context.Context) error {
 		return &edge.Error{Code: "port_busy", Message: fmt.Sprintf("cannot listen on %s for the web UI: %v", s.Addr, err),
 			Hint: "another program uses the port; stop it, or choose another with --http (HEALTHPOST_HTTP_LISTEN)", Err: err}
 	}
-	// Index patients registered behind the UI's back (an import, a restore)
-	// now rather than in the first search.
-	if err := s.Store.IndexPatients(ctx); err != nil {
-		ln.Close()
-		return fmt.Errorf("index patients for search: %w", err)
-	}
 	s.ln = ln
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.handler = nil
@@ -130,12 +124,21 @@ func (s *Server) Open(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.served = err
 			s.Logger.Error("web server stopped", "err", err)
+		}
+	}()
+	// Index patients registered behind the UI's back (an import, a restore,
+	// an upgrade) in the background: a large backlog must not delay the
+	// node's start, and a search meanwhile indexes what it needs itself.
+	go func() {
+		defer s.wg.Done()
+		if err := s.Store.IndexPatients(s.ctx); err != nil && s.ctx.Err() == nil {
+			s.Logger.Error("indexing patients for search failed; searches index on demand", "err", err)
 		}
 	}()
 	return nil

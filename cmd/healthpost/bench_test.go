@@ -31,6 +31,7 @@ func BenchmarkServeIdle(b *testing.B) {
 		t0 := time.Now()
 		srv := n.serve()
 		startup += time.Since(t0)
+		b.Logf("start-up %v", time.Since(t0).Round(time.Millisecond))
 		// Idle: let start-up work (first storage check, GC) settle before reading RSS.
 		time.Sleep(3 * time.Second)
 		rssKB += vmRSS(b, srv.cmd.Process.Pid)
