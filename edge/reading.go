@@ -312,6 +312,13 @@ func insertReading(ctx context.Context, tx *Tx, r *Reading) (duplicate bool, err
 		return false, fmt.Errorf("save reading: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
+		// A replay: its frame is already kept with the first copy. Deleting
+		// here keeps the common path free of a lookup.
+		if rawID != nil {
+			if _, err := tx.exec(`DELETE FROM device_messages WHERE id = ?`, rawID); err != nil {
+				return false, fmt.Errorf("drop replayed frame: %w", err)
+			}
+		}
 		r.ID, r.ObservationID = "", ""
 		return true, nil
 	}

@@ -87,6 +87,7 @@ func TestSaveReading_Outcomes(t *testing.T) {
 		if err := s.SaveReading(ctx, bp(d.ID, p.ID, "replay-1", 130)); err != nil {
 			t.Fatal(err)
 		}
+		frames := MustCount(t, raw, `SELECT count(*) FROM device_messages`)
 		if err := s.SaveReading(ctx, bp(d.ID, p.ID, "replay-1", 130)); !errors.Is(err, edge.ErrDuplicateReading) {
 			t.Fatalf("err=%v, want ErrDuplicateReading", err)
 		}
@@ -95,6 +96,9 @@ func TestSaveReading_Outcomes(t *testing.T) {
 		}
 		if g := MustCount(t, raw, `SELECT count(*) FROM observations WHERE device_id = ?`, d.ID); g != 1 {
 			t.Fatalf("observations=%d, want 1", g)
+		}
+		if g := MustCount(t, raw, `SELECT count(*) FROM device_messages`); g != frames {
+			t.Fatalf("raw frames=%d after a replay, want %d: the replay's frame was kept again", g, frames)
 		}
 	})
 
