@@ -8,19 +8,20 @@ import (
 	"testing"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 // mustAuditedStore returns a store with a dozen audit entries.
 func mustAuditedStore(t *testing.T) (*edge.Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), edge.DBFileName)
-	s := MustOpenStoreAt(t, path)
+	s := edgetest.MustOpenStoreAt(t, path)
 	for range 4 {
 		p := MustCreatePatient(t, s, "Sunita Devi")
-		if _, err := s.Patient(Clerk(), p.ID); err != nil {
+		if _, err := s.Patient(edgetest.Clerk(), p.ID); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.CreateEncounter(Clerk(), OPDVisit(p.ID)); err != nil {
+		if err := s.CreateEncounter(edgetest.Clerk(), OPDVisit(p.ID)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -46,7 +47,7 @@ func TestVerifyAudit_DetectsTampering(t *testing.T) {
 			if rep, err := s.VerifyAudit(context.Background()); err != nil || !rep.OK() || rep.Entries != 12 {
 				t.Fatalf("before tampering: %+v %v", rep, err)
 			}
-			if _, err := MustRawDB(t, path).Exec(tc.tamper); err != nil {
+			if _, err := edgetest.MustRawDB(t, path).Exec(tc.tamper); err != nil {
 				t.Fatal(err)
 			}
 			rep, err := s.VerifyAudit(context.Background())
@@ -68,7 +69,7 @@ func TestVerifyAudit_DetectsTampering(t *testing.T) {
 
 func TestAudit_AppendOnlyAndReadsAudited(t *testing.T) {
 	s, path := mustAuditedStore(t)
-	raw := MustRawDB(t, path)
+	raw := edgetest.MustRawDB(t, path)
 	// Ensure the table itself refuses edits.
 	if _, err := raw.Exec(`UPDATE audit_log SET detail = 'x' WHERE seq = 1`); err == nil || !strings.Contains(err.Error(), "append-only") {
 		t.Fatalf("UPDATE err=%v, want append-only refusal", err)
@@ -79,14 +80,14 @@ func TestAudit_AppendOnlyAndReadsAudited(t *testing.T) {
 
 	// Ensure a read is audited with who read it, and an anonymous read is refused and leaves no entry.
 	p := MustCreatePatient(t, s, "Meena Kumari")
-	before := MustCount(t, raw, `SELECT count(*) FROM audit_log`)
+	before := edgetest.MustCount(t, raw, `SELECT count(*) FROM audit_log`)
 	if _, err := s.Patient(context.Background(), p.ID); !errors.Is(err, edge.ErrNoActor) {
 		t.Fatalf("anonymous read err=%v, want ErrNoActor", err)
 	}
-	if g := MustCount(t, raw, `SELECT count(*) FROM audit_log`); g != before {
+	if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM audit_log`); g != before {
 		t.Fatalf("anonymous read changed the audit log")
 	}
-	got, err := s.Patient(Clerk(), p.ID)
+	got, err := s.Patient(edgetest.Clerk(), p.ID)
 	if err != nil || got.Name != "Meena Kumari" {
 		t.Fatalf("Patient=%+v %v", got, err)
 	}
@@ -101,7 +102,7 @@ func TestAudit_AppendOnlyAndReadsAudited(t *testing.T) {
 		t.Fatalf("trail[1]=%+v, want a read by user:clerk-1", trail[1])
 	}
 	// Ensure the log carries IDs, never the patient's name.
-	if g := MustCount(t, raw, `SELECT count(*) FROM audit_log WHERE detail LIKE '%Meena%' OR entity_id LIKE '%Meena%'`); g != 0 {
+	if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM audit_log WHERE detail LIKE '%Meena%' OR entity_id LIKE '%Meena%'`); g != 0 {
 		t.Fatal("the audit log holds a patient's name")
 	}
 }
@@ -110,8 +111,8 @@ func TestAudit_TwoProcessesContinueOneChain(t *testing.T) {
 	// Ensure a CLI command writing while the node runs (two stores on one
 	// file) extends the same chain instead of forking it.
 	path := filepath.Join(t.TempDir(), edge.DBFileName)
-	node := MustOpenStoreAt(t, path)
-	cli := MustOpenStoreAt(t, path)
+	node := edgetest.MustOpenStoreAt(t, path)
+	cli := edgetest.MustOpenStoreAt(t, path)
 	for i := range 10 {
 		s := node
 		if i%2 == 1 {
@@ -123,8 +124,8 @@ func TestAudit_TwoProcessesContinueOneChain(t *testing.T) {
 	if err != nil || !rep.OK() || rep.Entries != 10 {
 		t.Fatalf("VerifyAudit=%+v %v", rep, err)
 	}
-	raw := MustRawDB(t, path)
-	if g := MustCount(t, raw, `SELECT count(DISTINCT local_id) FROM patients`); g != 10 {
+	raw := edgetest.MustRawDB(t, path)
+	if g := edgetest.MustCount(t, raw, `SELECT count(DISTINCT local_id) FROM patients`); g != 10 {
 		t.Fatalf("distinct local IDs=%d, want 10", g)
 	}
 }

@@ -11,17 +11,18 @@ import (
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 func TestBackup_WhileWritesContinue(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, edge.DBFileName)
-	s := MustOpenStoreAt(t, path)
+	s := edgetest.MustOpenStoreAt(t, path)
 	p := MustCreatePatient(t, s, "Sunita Devi")
 	d := MustCreateDevice(t, s, "BP monitor 1")
 	ctx := context.Background()
 	for range 500 {
-		if err := s.CreateEncounter(Clerk(), OPDVisit(p.ID)); err != nil {
+		if err := s.CreateEncounter(edgetest.Clerk(), OPDVisit(p.ID)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -40,7 +41,7 @@ func TestBackup_WhileWritesContinue(t *testing.T) {
 				return
 			default:
 			}
-			if err := s.CreateEncounter(Clerk(), OPDVisit(p.ID)); err != nil {
+			if err := s.CreateEncounter(edgetest.Clerk(), OPDVisit(p.ID)); err != nil {
 				t.Error(err)
 				return
 			}
@@ -82,21 +83,21 @@ func TestBackup_WhileWritesContinue(t *testing.T) {
 		t.Fatal(err)
 	}
 	rpath := filepath.Join(restoreDir, edge.DBFileName)
-	r := MustOpenStoreAt(t, rpath)
+	r := edgetest.MustOpenStoreAt(t, rpath)
 	if err := r.IntegrityCheck(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if rep, err := r.VerifyAudit(ctx); err != nil || !rep.OK() {
 		t.Fatalf("restored audit chain: %+v %v", rep, err)
 	}
-	raw := MustRawDB(t, rpath)
-	if g := MustCount(t, raw, `SELECT count(*) FROM encounters e WHERE (SELECT count(*) FROM outbox o WHERE o.entity_id = e.id) != 3`); g != 0 {
+	raw := edgetest.MustRawDB(t, rpath)
+	if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM encounters e WHERE (SELECT count(*) FROM outbox o WHERE o.entity_id = e.id) != 3`); g != 0 {
 		t.Fatalf("%d encounters in the backup lack their outbox rows", g)
 	}
-	if g := MustCount(t, raw, `SELECT count(*) FROM readings r LEFT JOIN observations o ON o.id = r.observation_id WHERE o.id IS NULL`); g != 0 {
+	if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM readings r LEFT JOIN observations o ON o.id = r.observation_id WHERE o.id IS NULL`); g != 0 {
 		t.Fatalf("%d readings in the backup lack their observation", g)
 	}
-	enc := MustCount(t, raw, `SELECT count(*) FROM encounters`)
+	enc := edgetest.MustCount(t, raw, `SELECT count(*) FROM encounters`)
 	if enc < 500 {
 		t.Fatalf("backup holds %d encounters, want at least the 500 written before it", enc)
 	}
@@ -111,7 +112,7 @@ func TestBackup_WhileWritesContinue(t *testing.T) {
 func TestRestore(t *testing.T) {
 	ctx := context.Background()
 	mkBackup := func(t *testing.T) string {
-		s := MustOpenStore(t)
+		s := edgetest.MustOpenStore(t)
 		MustCreatePatient(t, s, "From Backup")
 		dest := filepath.Join(t.TempDir(), "b.db")
 		if err := s.Backup(ctx, dest, nil); err != nil {
@@ -124,17 +125,17 @@ func TestRestore(t *testing.T) {
 		// Ensure the replaced database is kept beside the restored one.
 		backup := mkBackup(t)
 		dir := t.TempDir()
-		s := MustOpenStoreAt(t, filepath.Join(dir, edge.DBFileName))
+		s := edgetest.MustOpenStoreAt(t, filepath.Join(dir, edge.DBFileName))
 		MustCreatePatient(t, s, "Current")
 		s.Close(ctx)
 		aside, err := edge.Restore(ctx, dir, backup, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if g := MustCount(t, MustRawDB(t, aside), `SELECT count(*) FROM patients WHERE name = 'Current'`); g != 1 {
+		if g := edgetest.MustCount(t, edgetest.MustRawDB(t, aside), `SELECT count(*) FROM patients WHERE name = 'Current'`); g != 1 {
 			t.Fatal("the replaced database was not kept")
 		}
-		if g := MustCount(t, MustRawDB(t, filepath.Join(dir, edge.DBFileName)), `SELECT count(*) FROM patients WHERE name = 'From Backup'`); g != 1 {
+		if g := edgetest.MustCount(t, edgetest.MustRawDB(t, filepath.Join(dir, edge.DBFileName)), `SELECT count(*) FROM patients WHERE name = 'From Backup'`); g != 1 {
 			t.Fatal("the backup was not restored")
 		}
 	})
@@ -148,7 +149,7 @@ func TestRestore(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer lock.Release()
-		s := MustOpenStoreAt(t, filepath.Join(dir, edge.DBFileName))
+		s := edgetest.MustOpenStoreAt(t, filepath.Join(dir, edge.DBFileName))
 		MustCreatePatient(t, s, "Current")
 		before := fileHash(t, filepath.Join(dir, edge.DBFileName))
 		if _, err := edge.Restore(ctx, dir, backup, time.Now()); !errors.Is(err, edge.ErrNodeRunning) {
@@ -162,7 +163,7 @@ func TestRestore(t *testing.T) {
 	t.Run("ErrNotDatabase", func(t *testing.T) {
 		// Ensure a bad backup file is refused before the current database is touched.
 		dir := t.TempDir()
-		s := MustOpenStoreAt(t, filepath.Join(dir, edge.DBFileName))
+		s := edgetest.MustOpenStoreAt(t, filepath.Join(dir, edge.DBFileName))
 		MustCreatePatient(t, s, "Current")
 		s.Close(ctx)
 		before := fileHash(t, filepath.Join(dir, edge.DBFileName))

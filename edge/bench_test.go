@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 // BenchmarkIngest compares group commit of device readings (many devices
@@ -22,7 +23,7 @@ import (
 // is the cost of the group-commit machinery (target: at least 0.8).
 func BenchmarkIngest(b *testing.B) {
 	b.Run("GroupCommit", func(b *testing.B) {
-		s := MustOpenStore(b)
+		s := edgetest.MustOpenStore(b)
 		p := MustCreatePatient(b, s, "Sunita Devi")
 		d := MustCreateDevice(b, s, "BP monitor 1")
 		var n atomic.Int64
@@ -45,7 +46,7 @@ func BenchmarkIngest(b *testing.B) {
 
 	b.Run("BareBatchedInserts", func(b *testing.B) {
 		path := filepath.Join(b.TempDir(), edge.DBFileName)
-		s := MustOpenStoreAt(b, path)
+		s := edgetest.MustOpenStoreAt(b, path)
 		p := MustCreatePatient(b, s, "Sunita Devi")
 		d := MustCreateDevice(b, s, "BP monitor 1")
 		s.Close(context.Background())
@@ -109,14 +110,14 @@ func BenchmarkIngest(b *testing.B) {
 // a diagnosis, a prescription, 3 outbox rows and an audit entry, each in its
 // own durable transaction, and reports the median and 99th percentile.
 func BenchmarkCreateEncounter(b *testing.B) {
-	s := MustOpenStore(b)
+	s := edgetest.MustOpenStore(b)
 	p := MustCreatePatient(b, s, "Sunita Devi")
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for range b.N {
 		e := OPDVisit(p.ID)
 		t0 := time.Now()
-		if err := s.CreateEncounter(Clerk(), e); err != nil {
+		if err := s.CreateEncounter(edgetest.Clerk(), e); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(t0))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 // fakeClock is a wall clock the test sets.
@@ -22,7 +23,7 @@ func (c *fakeClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 func openWithClock(t *testing.T, path string, clock *fakeClock) *edge.Store {
 	t.Helper()
-	s := NewTestStore(path)
+	s := edgetest.NewTestStore(path)
 	s.Now = clock.Now
 	s.BuildTime = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	if err := s.Open(context.Background()); err != nil {
@@ -87,14 +88,14 @@ func TestClock_JumpBackSinceLastRunIsFlagged(t *testing.T) {
 	}
 
 	// Ensure the monotonic sequence orders records even though wall time went back.
-	raw := MustRawDB(t, path)
+	raw := edgetest.MustRawDB(t, path)
 	var seqFirst, seqBack int64
 	raw.QueryRow(`SELECT node_seq FROM patients WHERE id = ?`, first.ID).Scan(&seqFirst)
 	raw.QueryRow(`SELECT node_seq FROM patients WHERE id = ?`, back.ID).Scan(&seqBack)
 	if seqBack <= seqFirst {
 		t.Fatalf("node_seq %d after %d: the sequence went back with the clock", seqBack, seqFirst)
 	}
-	if g := MustCount(t, raw, `SELECT count(*) FROM patients WHERE clock_suspect = 1`); g != 1 {
+	if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM patients WHERE clock_suspect = 1`); g != 1 {
 		t.Fatalf("flagged patients=%d, want 1", g)
 	}
 }

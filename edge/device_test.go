@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 func TestStore_DeviceRegistry(t *testing.T) {
-	s := MustOpenStore(t)
-	ctx := Clerk()
+	s := edgetest.MustOpenStore(t)
+	ctx := edgetest.Clerk()
 	d := &edge.Device{Name: "BP monitor 2", Kind: "bp-monitor", Transport: "serial", Codec: "line", Settings: `{"port":"/dev/ttyUSB0","baud":9600}`}
 	if err := s.CreateDevice(ctx, d); err != nil {
 		t.Fatal(err)
@@ -69,11 +70,11 @@ func TestStore_DeviceRegistry(t *testing.T) {
 
 func TestSaveReading_PatientResolution(t *testing.T) {
 	path := filepath.Join(t.TempDir(), edge.DBFileName)
-	s := MustOpenStoreAt(t, path)
-	raw := MustRawDB(t, path)
+	s := edgetest.MustOpenStoreAt(t, path)
+	raw := edgetest.MustRawDB(t, path)
 	ctx := context.Background()
 	sunita := &edge.Patient{Name: "Sunita Devi", Gender: "F", StatedAge: 34, ABHANumber: "91-2666-2007-2857"}
-	if err := s.CreatePatient(Clerk(), sunita); err != nil {
+	if err := s.CreatePatient(edgetest.Clerk(), sunita); err != nil {
 		t.Fatal(err)
 	}
 	meena := MustCreatePatient(t, s, "Meena Kumari")
@@ -109,7 +110,7 @@ func TestSaveReading_PatientResolution(t *testing.T) {
 	if err := s.BindDevice(ctx, d.ID, meena.ID, time.Minute); !errors.Is(err, edge.ErrNoActor) {
 		t.Fatalf("anonymous binding err=%v", err)
 	}
-	if err := s.BindDevice(Clerk(), d.ID, meena.ID, time.Minute); err != nil {
+	if err := s.BindDevice(edgetest.Clerk(), d.ID, meena.ID, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if got := patientOf(save("r4", "")); got != meena.ID {
@@ -119,7 +120,7 @@ func TestSaveReading_PatientResolution(t *testing.T) {
 	if got := patientOf(save("r5", sunita.LocalID)); got != sunita.ID {
 		t.Fatalf("identified reading patient=%q, want Sunita", got)
 	}
-	if err := s.BindDevice(Clerk(), d.ID, meena.ID, -time.Second); err != nil { // expired
+	if err := s.BindDevice(edgetest.Clerk(), d.ID, meena.ID, -time.Second); err != nil { // expired
 		t.Fatal(err)
 	}
 	unassigned := save("r6", "")
@@ -132,17 +133,17 @@ func TestSaveReading_PatientResolution(t *testing.T) {
 	if len(inbox) != 2 {
 		t.Fatalf("inbox=%d readings, want 2 (r3, r6)", len(inbox))
 	}
-	outbox := MustCount(t, raw, `SELECT count(*) FROM outbox`)
-	if err := s.AssignReading(Clerk(), inbox[1].ID, sunita.ID); err != nil {
+	outbox := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox`)
+	if err := s.AssignReading(edgetest.Clerk(), inbox[1].ID, sunita.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AssignReading(Clerk(), inbox[1].ID, sunita.ID); !errors.Is(err, edge.ErrNotFound) {
+	if err := s.AssignReading(edgetest.Clerk(), inbox[1].ID, sunita.ID); !errors.Is(err, edge.ErrNotFound) {
 		t.Fatalf("assigning twice err=%v", err)
 	}
-	if g := MustCount(t, raw, `SELECT count(*) FROM outbox`); g != outbox+1 {
+	if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox`); g != outbox+1 {
 		t.Fatalf("outbox=%d, want %d", g, outbox+1)
 	}
-	if err := s.DiscardReading(Clerk(), inbox[0].ID, "test measurement"); err != nil {
+	if err := s.DiscardReading(edgetest.Clerk(), inbox[0].ID, "test measurement"); err != nil {
 		t.Fatal(err)
 	}
 	if left, _ := s.UnassignedReadings(ctx, 10); len(left) != 0 {

@@ -6,14 +6,15 @@ import (
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 func TestStore_SaveEncounter(t *testing.T) {
-	s := MustOpenStore(t)
-	ctx := Clerk()
+	s := edgetest.MustOpenStore(t)
+	ctx := edgetest.Clerk()
 	p := MustCreatePatient(t, s, "Sunita Devi")
 	dev := MustCreateDevice(t, s, "BP 1")
-	db := MustRawDB(t, s.Path)
+	db := edgetest.MustRawDB(t, s.Path)
 
 	// A device reading arrives for the patient during the visit.
 	if err := s.BindDevice(ctx, dev.ID, p.ID, time.Minute); err != nil {
@@ -30,7 +31,7 @@ func TestStore_SaveEncounter(t *testing.T) {
 	if err := s.SaveEncounter(ctx, e, nil, false); err != nil {
 		t.Fatal(err)
 	}
-	if n := MustCount(t, db, `SELECT count(*) FROM outbox WHERE entity = 'encounter'`); n != 0 {
+	if n := edgetest.MustCount(t, db, `SELECT count(*) FROM outbox WHERE entity = 'encounter'`); n != 0 {
 		t.Fatalf("draft outbox rows=%d", n)
 	}
 
@@ -50,7 +51,7 @@ func TestStore_SaveEncounter(t *testing.T) {
 		len(got.Diagnoses) != 1 || len(got.Prescriptions) != 1 {
 		t.Fatalf("saved encounter=%+v", got)
 	}
-	if n := MustCount(t, db, `SELECT count(*) FROM outbox WHERE entity = 'encounter' AND entity_id = ?`, e.ID); n != 3 {
+	if n := edgetest.MustCount(t, db, `SELECT count(*) FROM outbox WHERE entity = 'encounter' AND entity_id = ?`, e.ID); n != 3 {
 		t.Fatalf("final outbox rows=%d, want 3 (OP consult, prescription, wellness)", n)
 	}
 
@@ -74,8 +75,8 @@ func TestStore_SaveEncounter(t *testing.T) {
 }
 
 func TestStore_PatientRecord(t *testing.T) {
-	s := MustOpenStore(t)
-	ctx := Clerk()
+	s := edgetest.MustOpenStore(t)
+	ctx := edgetest.Clerk()
 	p := &edge.Patient{Name: "Ram Lal", Gender: "M", StatedAge: 60}
 	if err := s.RegisterPatient(ctx, p, []edge.Allergy{{Substance: "Penicillin", Reaction: "rash"}}); err != nil {
 		t.Fatal(err)
@@ -108,8 +109,8 @@ func TestStore_PatientRecord(t *testing.T) {
 	if _, ok := rec.Vitals["29463-7"]; ok {
 		t.Fatal("empty series present")
 	}
-	db := MustRawDB(t, s.Path)
-	if n := MustCount(t, db, `SELECT count(*) FROM audit_log WHERE action = 'patient.read' AND patient_id = ?`, p.ID); n != 1 {
+	db := edgetest.MustRawDB(t, s.Path)
+	if n := edgetest.MustCount(t, db, `SELECT count(*) FROM audit_log WHERE action = 'patient.read' AND patient_id = ?`, p.ID); n != 1 {
 		t.Fatalf("record read audit entries=%d", n)
 	}
 	if _, err := s.PatientRecord(t.Context(), p.ID, nil); !errors.Is(err, edge.ErrNoActor) {
@@ -124,8 +125,8 @@ func TestStore_PatientRecord(t *testing.T) {
 }
 
 func TestStore_PatientReadings(t *testing.T) {
-	s := MustOpenStore(t)
-	ctx := Clerk()
+	s := edgetest.MustOpenStore(t)
+	ctx := edgetest.Clerk()
 	p := MustCreatePatient(t, s, "Sunita Devi")
 	dev := MustCreateDevice(t, s, "Oximeter")
 	start := time.Now().Add(-time.Second)

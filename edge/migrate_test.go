@@ -11,12 +11,13 @@ import (
 	"testing"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 // schemaOf returns the database's schema as sorted SQL statements.
 func schemaOf(tb testing.TB, path string) []string {
 	tb.Helper()
-	rows, err := MustRawDB(tb, path).Query(`SELECT type || ' ' || name || ': ' || coalesce(sql, '') FROM sqlite_schema ORDER BY 1`)
+	rows, err := edgetest.MustRawDB(tb, path).Query(`SELECT type || ' ' || name || ': ' || coalesce(sql, '') FROM sqlite_schema ORDER BY 1`)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func schemaOf(tb testing.TB, path string) []string {
 // at schema version v, the way a node of that version would have.
 func seedAtVersion(tb testing.TB, path string, v int) {
 	tb.Helper()
-	db := MustRawDB(tb, path)
+	db := edgetest.MustRawDB(tb, path)
 	exec := func(q string, args ...any) {
 		if _, err := db.Exec(q, args...); err != nil {
 			tb.Fatalf("seed v%d: %s: %v", v, q, err)
@@ -61,14 +62,14 @@ func TestMigrations_FromEveryEarlierVersion(t *testing.T) {
 		t.Fatalf("SchemaVersion=%d, want the numbered migrations", latest)
 	}
 	fresh := filepath.Join(t.TempDir(), edge.DBFileName)
-	MustOpenStoreAt(t, fresh)
+	edgetest.MustOpenStoreAt(t, fresh)
 	want := schemaOf(t, fresh)
 
 	for v := 1; v < latest; v++ {
 		t.Run("FromVersion"+string(rune('0'+v)), func(t *testing.T) {
 			// Ensure a database left at version v by an older node migrates in place and keeps its records.
 			path := filepath.Join(t.TempDir(), edge.DBFileName)
-			old := NewTestStore(path)
+			old := edgetest.NewTestStore(path)
 			old.MaxSchemaVersion = v
 			if err := old.Open(context.Background()); err != nil {
 				t.Fatalf("open at version %d: %v", v, err)
@@ -79,19 +80,19 @@ func TestMigrations_FromEveryEarlierVersion(t *testing.T) {
 			old.Close(context.Background())
 			seedAtVersion(t, path, v)
 
-			s := MustOpenStoreAt(t, path)
+			s := edgetest.MustOpenStoreAt(t, path)
 			if got, _ := s.DatabaseVersion(context.Background()); got != latest {
 				t.Fatalf("after migration DatabaseVersion=%d, want %d", got, latest)
 			}
 			if got := schemaOf(t, path); !slices.Equal(got, want) {
 				t.Fatalf("migrated schema differs from a fresh one:\n got %q\nwant %q", got, want)
 			}
-			raw := MustRawDB(t, path)
-			if got := MustCount(t, raw, `SELECT count(*) FROM users WHERE username = 'old.admin'`); got != 1 {
+			raw := edgetest.MustRawDB(t, path)
+			if got := edgetest.MustCount(t, raw, `SELECT count(*) FROM users WHERE username = 'old.admin'`); got != 1 {
 				t.Fatalf("old user count=%d, want 1", got)
 			}
 			if v >= 2 {
-				if got := MustCount(t, raw, `SELECT count(*) FROM encounters WHERE id = 'e1' AND patient_id = 'p1'`); got != 1 {
+				if got := edgetest.MustCount(t, raw, `SELECT count(*) FROM encounters WHERE id = 'e1' AND patient_id = 'p1'`); got != 1 {
 					t.Fatalf("old encounter count=%d, want 1", got)
 				}
 			}
@@ -120,7 +121,7 @@ func TestOpen_RefusesWithoutDamage(t *testing.T) {
 		want    error
 	}{
 		{"SchemaTooNew", func(t *testing.T, path string) {
-			s := MustOpenStoreAt(t, path)
+			s := edgetest.MustOpenStoreAt(t, path)
 			s.Close(context.Background())
 			mustExecAndClose(t, path, `PRAGMA user_version = 99`)
 		}, edge.ErrSchemaTooNew},
@@ -139,7 +140,7 @@ func TestOpen_RefusesWithoutDamage(t *testing.T) {
 			path := filepath.Join(t.TempDir(), edge.DBFileName)
 			tc.prepare(t, path)
 			before := fileHash(t, path)
-			s := NewTestStore(path)
+			s := edgetest.NewTestStore(path)
 			err := s.Open(context.Background())
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Open err=%v, want %v", err, tc.want)
@@ -157,7 +158,7 @@ func TestOpen_RefusesWithoutDamage(t *testing.T) {
 
 func TestOpen_CorruptDatabaseIsDetected(t *testing.T) {
 	path := filepath.Join(t.TempDir(), edge.DBFileName)
-	s := MustOpenStoreAt(t, path)
+	s := edgetest.MustOpenStoreAt(t, path)
 	for i := range 200 {
 		MustCreatePatient(t, s, "Patient "+string(rune('A'+i%26)))
 	}
@@ -177,7 +178,7 @@ func TestOpen_CorruptDatabaseIsDetected(t *testing.T) {
 	f.Close()
 
 	// Ensure either opening or the integrity check reports the damage, as an ErrNotDatabase with a hint.
-	s2 := NewTestStore(path)
+	s2 := edgetest.NewTestStore(path)
 	err = s2.Open(context.Background())
 	if err == nil {
 		defer s2.Close(context.Background())
@@ -193,9 +194,9 @@ func TestOpen_CorruptDatabaseIsDetected(t *testing.T) {
 
 func TestOpen_Pragmas(t *testing.T) {
 	path := filepath.Join(t.TempDir(), edge.DBFileName)
-	MustOpenStoreAt(t, path)
+	edgetest.MustOpenStoreAt(t, path)
 	var mode string
-	if err := MustRawDB(t, path).QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+	if err := edgetest.MustRawDB(t, path).QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := mode, "wal"; got != want {

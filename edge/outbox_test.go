@@ -8,17 +8,18 @@ import (
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 func TestStore_CreateEncounter(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		// Ensure a final encounter commits with its parts, its outbox rows and its audit entry.
 		path := filepath.Join(t.TempDir(), edge.DBFileName)
-		s := MustOpenStoreAt(t, path)
+		s := edgetest.MustOpenStoreAt(t, path)
 		p := MustCreatePatient(t, s, "Sunita Devi")
 		changed := s.OutboxChanged()
 		e := OPDVisit(p.ID)
-		if err := s.CreateEncounter(Clerk(), e); err != nil {
+		if err := s.CreateEncounter(edgetest.Clerk(), e); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -26,7 +27,7 @@ func TestStore_CreateEncounter(t *testing.T) {
 		default:
 			t.Fatal("OutboxChanged was not signalled after the commit")
 		}
-		got, err := s.Encounter(Clerk(), e.ID)
+		got, err := s.Encounter(edgetest.Clerk(), e.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,8 +51,8 @@ func TestStore_CreateEncounter(t *testing.T) {
 		if g, w := due[0].Document, edge.DocOPConsult; g != w {
 			t.Fatalf("first document=%s, want %s", g, w)
 		}
-		raw := MustRawDB(t, path)
-		if g, w := MustCount(t, raw, `SELECT count(*) FROM outbox WHERE entity_id = ?`, e.ID), 3; g != w {
+		raw := edgetest.MustRawDB(t, path)
+		if g, w := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox WHERE entity_id = ?`, e.ID), 3; g != w {
 			t.Fatalf("outbox rows=%d, want %d (OPConsult, Prescription, Wellness)", g, w)
 		}
 	})
@@ -59,15 +60,15 @@ func TestStore_CreateEncounter(t *testing.T) {
 	t.Run("ErrPatientNotFound", func(t *testing.T) {
 		// Ensure an encounter for an unknown patient writes nothing at all.
 		path := filepath.Join(t.TempDir(), edge.DBFileName)
-		s := MustOpenStoreAt(t, path)
-		err := s.CreateEncounter(Clerk(), OPDVisit(edge.NewID()))
+		s := edgetest.MustOpenStoreAt(t, path)
+		err := s.CreateEncounter(edgetest.Clerk(), OPDVisit(edge.NewID()))
 		var fe edge.FieldErrors
 		if !errors.As(err, &fe) || fe["patient_id"] == "" {
 			t.Fatalf("err=%v, want a patient_id field error", err)
 		}
-		raw := MustRawDB(t, path)
+		raw := edgetest.MustRawDB(t, path)
 		for _, table := range []string{"encounters", "observations", "outbox", "audit_log"} {
-			if g := MustCount(t, raw, `SELECT count(*) FROM `+table); g != 0 {
+			if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM `+table); g != 0 {
 				t.Fatalf("%s has %d rows after a failed write", table, g)
 			}
 		}
@@ -75,7 +76,7 @@ func TestStore_CreateEncounter(t *testing.T) {
 
 	t.Run("ErrNoActor", func(t *testing.T) {
 		// Ensure nobody can write patient data without saying who they are.
-		s := MustOpenStore(t)
+		s := edgetest.MustOpenStore(t)
 		p := MustCreatePatient(t, s, "Sunita Devi")
 		if err := s.CreateEncounter(context.Background(), OPDVisit(p.ID)); !errors.Is(err, edge.ErrNoActor) {
 			t.Fatalf("err=%v, want ErrNoActor", err)
@@ -84,20 +85,20 @@ func TestStore_CreateEncounter(t *testing.T) {
 
 	t.Run("DraftThenFinalize", func(t *testing.T) {
 		// Ensure a draft queues nothing and finalizing queues its documents once.
-		s := MustOpenStore(t)
+		s := edgetest.MustOpenStore(t)
 		p := MustCreatePatient(t, s, "Sunita Devi")
 		e := OPDVisit(p.ID)
 		e.Status = edge.EncounterDraft
-		if err := s.CreateEncounter(Clerk(), e); err != nil {
+		if err := s.CreateEncounter(edgetest.Clerk(), e); err != nil {
 			t.Fatal(err)
 		}
 		if due, _ := s.DueOutbox(context.Background(), time.Now().Add(time.Second), 10); len(due) != 0 {
 			t.Fatalf("draft queued %d documents", len(due))
 		}
-		if err := s.FinalizeEncounter(Clerk(), e.ID); err != nil {
+		if err := s.FinalizeEncounter(edgetest.Clerk(), e.ID); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.FinalizeEncounter(Clerk(), e.ID); err == nil {
+		if err := s.FinalizeEncounter(edgetest.Clerk(), e.ID); err == nil {
 			t.Fatal("finalizing twice succeeded")
 		}
 		st, _ := s.OutboxStats(context.Background())
@@ -111,7 +112,7 @@ func TestStore_CreateEncounter(t *testing.T) {
 // break a transaction part-way.
 func failOn(tb testing.TB, path, table string) {
 	tb.Helper()
-	if _, err := MustRawDB(tb, path).Exec(`CREATE TRIGGER fail_` + table + ` BEFORE INSERT ON ` + table +
+	if _, err := edgetest.MustRawDB(tb, path).Exec(`CREATE TRIGGER fail_` + table + ` BEFORE INSERT ON ` + table +
 		` BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
 		tb.Fatal(err)
 	}
@@ -122,21 +123,21 @@ func TestOutbox_AtomicWithClinicalWrite(t *testing.T) {
 		t.Run("FailIn_"+table, func(t *testing.T) {
 			// Ensure a failure anywhere in the transaction leaves neither the clinical rows nor the outbox rows.
 			path := filepath.Join(t.TempDir(), edge.DBFileName)
-			s := MustOpenStoreAt(t, path)
+			s := edgetest.MustOpenStoreAt(t, path)
 			p := MustCreatePatient(t, s, "Sunita Devi")
-			raw := MustRawDB(t, path)
-			auditBefore := MustCount(t, raw, `SELECT count(*) FROM audit_log`)
+			raw := edgetest.MustRawDB(t, path)
+			auditBefore := edgetest.MustCount(t, raw, `SELECT count(*) FROM audit_log`)
 			failOn(t, path, table)
 			changed := s.OutboxChanged()
-			if err := s.CreateEncounter(Clerk(), OPDVisit(p.ID)); err == nil {
+			if err := s.CreateEncounter(edgetest.Clerk(), OPDVisit(p.ID)); err == nil {
 				t.Fatal("CreateEncounter succeeded despite the injected failure")
 			}
 			for _, tbl := range []string{"encounters", "observations", "diagnoses", "prescriptions", "outbox"} {
-				if g := MustCount(t, raw, `SELECT count(*) FROM `+tbl); g != 0 {
+				if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM `+tbl); g != 0 {
 					t.Fatalf("%s has %d rows after the failed transaction", tbl, g)
 				}
 			}
-			if g := MustCount(t, raw, `SELECT count(*) FROM audit_log`); g != auditBefore {
+			if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM audit_log`); g != auditBefore {
 				t.Fatalf("audit_log has %d rows, want %d", g, auditBefore)
 			}
 			select {
@@ -148,7 +149,7 @@ func TestOutbox_AtomicWithClinicalWrite(t *testing.T) {
 			if _, err := raw.Exec(`DROP TRIGGER fail_` + table); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.CreateEncounter(Clerk(), OPDVisit(p.ID)); err != nil {
+			if err := s.CreateEncounter(edgetest.Clerk(), OPDVisit(p.ID)); err != nil {
 				t.Fatal(err)
 			}
 			if rep, err := s.VerifyAudit(context.Background()); err != nil || !rep.OK() {
@@ -159,20 +160,20 @@ func TestOutbox_AtomicWithClinicalWrite(t *testing.T) {
 }
 
 func TestOutbox_DeliveryOrder(t *testing.T) {
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	ctx := context.Background()
 	a := MustCreatePatient(t, s, "Patient A")
 	b := MustCreatePatient(t, s, "Patient B")
 	var encA []*edge.Encounter
 	for range 3 {
 		e := &edge.Encounter{PatientID: a.ID, Type: edge.EncounterOPD, Status: edge.EncounterFinal}
-		if err := s.CreateEncounter(Clerk(), e); err != nil {
+		if err := s.CreateEncounter(edgetest.Clerk(), e); err != nil {
 			t.Fatal(err)
 		}
 		encA = append(encA, e)
 	}
 	eb := &edge.Encounter{PatientID: b.ID, Type: edge.EncounterOPD, Status: edge.EncounterFinal}
-	if err := s.CreateEncounter(Clerk(), eb); err != nil {
+	if err := s.CreateEncounter(edgetest.Clerk(), eb); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().Add(time.Second)
@@ -242,7 +243,7 @@ func TestOutbox_DeliveryOrder(t *testing.T) {
 }
 
 func TestOutbox_LanesPutClinicalBeforeBulk(t *testing.T) {
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	ctx := context.Background()
 	a := MustCreatePatient(t, s, "Patient A")
 	b := MustCreatePatient(t, s, "Patient B")
@@ -251,7 +252,7 @@ func TestOutbox_LanesPutClinicalBeforeBulk(t *testing.T) {
 	if err := s.SaveReading(ctx, &edge.Reading{DeviceID: d.ID, PatientID: a.ID, LOINC: "59408-5", Value: 97, Unit: "%", EffectiveAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateEncounter(Clerk(), &edge.Encounter{PatientID: b.ID, Type: edge.EncounterOPD, Status: edge.EncounterFinal}); err != nil {
+	if err := s.CreateEncounter(edgetest.Clerk(), &edge.Encounter{PatientID: b.ID, Type: edge.EncounterOPD, Status: edge.EncounterFinal}); err != nil {
 		t.Fatal(err)
 	}
 	items, err := s.DueOutbox(ctx, time.Now().Add(time.Second), 10)

@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 func TestStore_SearchPatients(t *testing.T) {
-	s := MustOpenStore(t)
-	ctx := Clerk()
+	s := edgetest.MustOpenStore(t)
+	ctx := edgetest.Clerk()
 	sunita := &edge.Patient{Name: "सुनीता देवी", Gender: "F", BirthDate: "1990-04-12", Village: "Rampur",
 		Phone: "9876543210", ABHANumber: "91-2666-2007-2857", ABHAAddress: "sunita@abdm"}
 	if err := s.CreatePatient(ctx, sunita); err != nil {
@@ -67,11 +68,11 @@ func TestStore_SearchPatients(t *testing.T) {
 	if _, _, err := s.SearchPatients(t.Context(), "sunita", 10); !errors.Is(err, edge.ErrNoActor) {
 		t.Fatalf("search without actor: %v", err)
 	}
-	db := MustRawDB(t, s.Path)
-	if n := MustCount(t, db, `SELECT count(*) FROM audit_log WHERE action = 'patient.search' AND actor = 'user:clerk-1'`); n != 11 {
+	db := edgetest.MustRawDB(t, s.Path)
+	if n := edgetest.MustCount(t, db, `SELECT count(*) FROM audit_log WHERE action = 'patient.search' AND actor = 'user:clerk-1'`); n != 11 {
 		t.Fatalf("search audit entries=%d, want 11", n)
 	}
-	if n := MustCount(t, db, `SELECT count(*) FROM audit_log WHERE detail LIKE '%sun%' OR detail LIKE '%987%'`); n != 0 {
+	if n := edgetest.MustCount(t, db, `SELECT count(*) FROM audit_log WHERE detail LIKE '%sun%' OR detail LIKE '%987%'`); n != 0 {
 		t.Fatalf("the audit log holds a query")
 	}
 
@@ -89,8 +90,8 @@ func TestStore_SearchPatients(t *testing.T) {
 }
 
 func TestStore_LikelyDuplicates(t *testing.T) {
-	s := MustOpenStore(t)
-	ctx := Clerk()
+	s := edgetest.MustOpenStore(t)
+	ctx := edgetest.Clerk()
 	p := &edge.Patient{Name: "Ram Prasad", Gender: "M", BirthDate: "1970-01-01", Village: "Rampur", Phone: "9876500000"}
 	if err := s.CreatePatient(ctx, p); err != nil {
 		t.Fatal(err)
@@ -129,13 +130,13 @@ func TestStore_LikelyDuplicates(t *testing.T) {
 func BenchmarkStore_SearchPatients(b *testing.B) {
 	const patients = 100_000
 	path := filepath.Join(b.TempDir(), edge.DBFileName)
-	s := MustOpenStoreAt(b, path)
+	s := edgetest.MustOpenStoreAt(b, path)
 	first := []string{"Sunita", "Anita", "Ram", "Shyam", "Lakshmi", "Mohammad", "Pooja", "Vijay", "Jyoti", "Krishna",
 		"Geeta", "Ramesh", "Suresh", "Priya", "Rekha", "Mahesh", "Kavita", "Ajay", "Savitri", "Gopal", "Farukh", "Imran",
 		"Meena", "Raju", "Sita", "Deepak", "Neha", "Arjun", "Radha", "Manoj"}
 	last := []string{"Devi", "Kumari", "Prasad", "Singh", "Yadav", "Sharma", "Verma", "Khan", "Patel", "Gupta", "Mishra",
 		"Bai", "Lal", "Das", "Nishad", "Ansari", "Kushwaha", "Maurya", "Pandey", "Tiwari"}
-	db := MustRawDB(b, path)
+	db := edgetest.MustRawDB(b, path)
 	tx, err := db.Begin()
 	if err != nil {
 		b.Fatal(err)
@@ -156,7 +157,7 @@ func BenchmarkStore_SearchPatients(b *testing.B) {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	if err := s.IndexPatients(Clerk()); err != nil {
+	if err := s.IndexPatients(edgetest.Clerk()); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("indexed %d patients in %s", patients, time.Since(start).Round(time.Millisecond))
@@ -167,7 +168,7 @@ func BenchmarkStore_SearchPatients(b *testing.B) {
 	for i := range b.N {
 		q := queries[i%len(queries)]
 		t0 := time.Now()
-		if _, _, err := s.SearchPatients(Clerk(), q, edge.DefaultSearchLimit); err != nil {
+		if _, _, err := s.SearchPatients(edgetest.Clerk(), q, edge.DefaultSearchLimit); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(t0))

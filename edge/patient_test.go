@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 func TestNormalizeABHANumber(t *testing.T) {
@@ -77,13 +78,13 @@ func TestPatient_Validate(t *testing.T) {
 }
 
 func TestStore_CreatePatient(t *testing.T) {
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	p := &edge.Patient{Name: "Sunita Devi", Gender: "F", StatedAge: 34, ABHANumber: "91-2666-2007-2857",
 		ABHAAddress: "Sunita.Devi@abdm", Phone: "+919876543210", ConsentLink: true}
-	if err := s.CreatePatient(Clerk(), p); err != nil {
+	if err := s.CreatePatient(edgetest.Clerk(), p); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Patient(Clerk(), p.ID)
+	got, err := s.Patient(edgetest.Clerk(), p.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,16 +101,16 @@ func TestStore_CreatePatient(t *testing.T) {
 	// Ensure the same ABHA cannot be registered twice, with a field error rather than a crash.
 	dup := &edge.Patient{Name: "Someone Else", Gender: "F", StatedAge: 20, ABHANumber: "91266620072857"}
 	var fe edge.FieldErrors
-	if err := s.CreatePatient(Clerk(), dup); !errors.As(err, &fe) || fe["abha_number"] != "error.abha_number_taken" {
+	if err := s.CreatePatient(edgetest.Clerk(), dup); !errors.As(err, &fe) || fe["abha_number"] != "error.abha_number_taken" {
 		t.Fatalf("duplicate ABHA err=%v", err)
 	}
-	if _, err := s.Patient(Clerk(), edge.NewID()); !errors.Is(err, edge.ErrNotFound) {
+	if _, err := s.Patient(edgetest.Clerk(), edge.NewID()); !errors.Is(err, edge.ErrNotFound) {
 		t.Fatalf("unknown patient err=%v, want ErrNotFound", err)
 	}
 }
 
 func TestStore_Users(t *testing.T) {
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	ctx := edge.WithActor(context.Background(), edge.Actor{Kind: edge.ActorSystem, ID: "cli"})
 	pw, err := s.EnsureFirstAdmin(ctx)
 	if err != nil || len(pw) < 16 {

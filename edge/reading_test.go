@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 func bp(deviceID, patientID, msgID string, v float64) *edge.Reading {
@@ -24,11 +25,11 @@ func bp(deviceID, patientID, msgID string, v float64) *edge.Reading {
 
 func TestSaveReading_AcknowledgedOnlyAfterCommit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), edge.DBFileName)
-	s := MustOpenStoreAt(t, path)
+	s := edgetest.MustOpenStoreAt(t, path)
 	p := MustCreatePatient(t, s, "Sunita Devi")
 	d := MustCreateDevice(t, s, "BP monitor 1")
 	// A separate connection sees only what has committed.
-	raw := MustRawDB(t, path)
+	raw := edgetest.MustRawDB(t, path)
 
 	const producers, each = 32, 50
 	var wg sync.WaitGroup
@@ -66,7 +67,7 @@ func TestSaveReading_AcknowledgedOnlyAfterCommit(t *testing.T) {
 	if st.Batches*4 > st.Readings {
 		t.Fatalf("%d batches for %d readings: group commit is not grouping", st.Batches, st.Readings)
 	}
-	if g, w := MustCount(t, raw, `SELECT count(*) FROM outbox WHERE document = 'WellnessRecord' AND lane = 2`), producers*each; g != w {
+	if g, w := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox WHERE document = 'WellnessRecord' AND lane = 2`), producers*each; g != w {
 		t.Fatalf("outbox rows=%d, want %d", g, w)
 	}
 	if rep, err := s.VerifyAudit(context.Background()); err != nil || !rep.OK() {
@@ -76,8 +77,8 @@ func TestSaveReading_AcknowledgedOnlyAfterCommit(t *testing.T) {
 
 func TestSaveReading_Outcomes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), edge.DBFileName)
-	s := MustOpenStoreAt(t, path)
-	raw := MustRawDB(t, path)
+	s := edgetest.MustOpenStoreAt(t, path)
+	raw := edgetest.MustRawDB(t, path)
 	p := MustCreatePatient(t, s, "Sunita Devi")
 	d := MustCreateDevice(t, s, "BP monitor 1")
 	ctx := context.Background()
@@ -87,24 +88,24 @@ func TestSaveReading_Outcomes(t *testing.T) {
 		if err := s.SaveReading(ctx, bp(d.ID, p.ID, "replay-1", 130)); err != nil {
 			t.Fatal(err)
 		}
-		frames := MustCount(t, raw, `SELECT count(*) FROM device_messages`)
+		frames := edgetest.MustCount(t, raw, `SELECT count(*) FROM device_messages`)
 		if err := s.SaveReading(ctx, bp(d.ID, p.ID, "replay-1", 130)); !errors.Is(err, edge.ErrDuplicateReading) {
 			t.Fatalf("err=%v, want ErrDuplicateReading", err)
 		}
-		if g := MustCount(t, raw, `SELECT count(*) FROM readings WHERE message_id = 'replay-1'`); g != 1 {
+		if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM readings WHERE message_id = 'replay-1'`); g != 1 {
 			t.Fatalf("readings=%d, want 1", g)
 		}
-		if g := MustCount(t, raw, `SELECT count(*) FROM observations WHERE device_id = ?`, d.ID); g != 1 {
+		if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM observations WHERE device_id = ?`, d.ID); g != 1 {
 			t.Fatalf("observations=%d, want 1", g)
 		}
-		if g := MustCount(t, raw, `SELECT count(*) FROM device_messages`); g != frames {
+		if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM device_messages`); g != frames {
 			t.Fatalf("raw frames=%d after a replay, want %d: the replay's frame was kept again", g, frames)
 		}
 	})
 
 	t.Run("UnassignedWaitsInInbox", func(t *testing.T) {
 		// Ensure a reading without a patient becomes no observation and no outbox row.
-		before := MustCount(t, raw, `SELECT count(*) FROM outbox`)
+		before := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox`)
 		r := bp(d.ID, "", "unbound-1", 118)
 		if err := s.SaveReading(ctx, r); err != nil {
 			t.Fatal(err)
@@ -116,7 +117,7 @@ func TestSaveReading_Outcomes(t *testing.T) {
 		if err != nil || len(inbox) != 1 || inbox[0].MessageID != "unbound-1" {
 			t.Fatalf("inbox=%+v %v", inbox, err)
 		}
-		if g := MustCount(t, raw, `SELECT count(*) FROM outbox`); g != before {
+		if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox`); g != before {
 			t.Fatalf("outbox grew to %d for an unassigned reading", g)
 		}
 	})
@@ -127,7 +128,7 @@ func TestSaveReading_Outcomes(t *testing.T) {
 		if err := s.SaveReading(ctx, r); err != nil {
 			t.Fatal(err)
 		}
-		if g := MustCount(t, raw, `SELECT count(*) FROM readings WHERE message_id = 'bad-1' AND state = 'rejected' AND observation_id IS NULL`); g != 1 {
+		if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM readings WHERE message_id = 'bad-1' AND state = 'rejected' AND observation_id IS NULL`); g != 1 {
 			t.Fatalf("rejected readings=%d, want 1", g)
 		}
 	})
@@ -153,7 +154,7 @@ func TestSaveReading_Outcomes(t *testing.T) {
 				t.Fatalf("reading %d: err=%v", i, err)
 			}
 		}
-		if g := MustCount(t, raw, `SELECT count(*) FROM readings WHERE message_id LIKE 'mix-%'`); g != 19 {
+		if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM readings WHERE message_id LIKE 'mix-%'`); g != 19 {
 			t.Fatalf("stored=%d, want 19", g)
 		}
 	})
@@ -169,7 +170,7 @@ func TestSaveReading_Outcomes(t *testing.T) {
 
 func TestStore_CloseDrainsReadings(t *testing.T) {
 	path := filepath.Join(t.TempDir(), edge.DBFileName)
-	s := NewTestStore(path)
+	s := edgetest.NewTestStore(path)
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -210,9 +211,9 @@ func TestStore_CloseDrainsReadings(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	raw := MustRawDB(t, path)
+	raw := edgetest.MustRawDB(t, path)
 	for _, msg := range acked {
-		if MustCount(t, raw, `SELECT count(*) FROM readings WHERE message_id = ?`, msg) != 1 {
+		if edgetest.MustCount(t, raw, `SELECT count(*) FROM readings WHERE message_id = ?`, msg) != 1 {
 			t.Fatalf("acknowledged reading %s missing after Close", msg)
 		}
 	}
@@ -231,7 +232,7 @@ func TestMain(m *testing.M) {
 }
 
 func ingestChild(path string) {
-	s := NewTestStore(path)
+	s := edgetest.NewTestStore(path)
 	if err := s.Open(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -262,7 +263,7 @@ func ingestChild(path string) {
 
 func TestSaveReading_KillNineLosesNothingAcknowledged(t *testing.T) {
 	path := filepath.Join(t.TempDir(), edge.DBFileName)
-	s := MustOpenStoreAt(t, path)
+	s := edgetest.MustOpenStoreAt(t, path)
 	p := MustCreatePatient(t, s, "Sunita Devi")
 	d := MustCreateDevice(t, s, "BP monitor 1")
 	s.Close(context.Background())
@@ -308,11 +309,11 @@ func TestSaveReading_KillNineLosesNothingAcknowledged(t *testing.T) {
 	}
 
 	// Ensure every acknowledged reading is stored exactly once, and the database is sound.
-	s2 := MustOpenStoreAt(t, path)
+	s2 := edgetest.MustOpenStoreAt(t, path)
 	if err := s2.IntegrityCheck(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	raw := MustRawDB(t, path)
+	raw := edgetest.MustRawDB(t, path)
 	stored := map[string]int{}
 	rows, err := raw.Query(`SELECT message_id FROM readings`)
 	if err != nil {

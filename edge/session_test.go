@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 func MustCreateUser(tb testing.TB, s *edge.Store, username, role string) *edge.User {
@@ -21,7 +22,7 @@ func MustCreateUser(tb testing.TB, s *edge.Store, username, role string) *edge.U
 
 func TestStore_WebSession(t *testing.T) {
 	path := filepath.Join(t.TempDir(), edge.DBFileName)
-	s := NewTestStore(path)
+	s := edgetest.NewTestStore(path)
 	now := time.Now()
 	s.Now = func() time.Time { return now }
 	if err := s.Open(t.Context()); err != nil {
@@ -49,11 +50,11 @@ func TestStore_WebSession(t *testing.T) {
 	if err := s.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	db := MustRawDB(t, path)
-	if n := MustCount(t, db, `SELECT count(*) FROM web_sessions WHERE token_hash = ?`, token); n != 0 {
+	db := edgetest.MustRawDB(t, path)
+	if n := edgetest.MustCount(t, db, `SELECT count(*) FROM web_sessions WHERE token_hash = ?`, token); n != 0 {
 		t.Fatal("the token is stored in clear")
 	}
-	s = MustOpenStoreAt(t, path)
+	s = edgetest.MustOpenStoreAt(t, path)
 	s.Now = func() time.Time { return now }
 	if got, err := s.WebSession(t.Context(), token); err != nil || got.User.ID != u.ID {
 		t.Fatalf("after restart WebSession=%+v, %v", got, err)
@@ -102,16 +103,16 @@ func TestStore_WebSession(t *testing.T) {
 		t.Fatalf("ended session: %v", err)
 	}
 	token, _, _ = s.CreateWebSession(t.Context(), u.ID, "192.0.2.7", time.Hour)
-	if err := s.DisableUser(Clerk(), "asha"); err != nil {
+	if err := s.DisableUser(edgetest.Clerk(), "asha"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.WebSession(t.Context(), token); !errors.Is(err, edge.ErrNotFound) {
 		t.Fatalf("disabled user's session: %v", err)
 	}
 
-	db = MustRawDB(t, path)
+	db = edgetest.MustRawDB(t, path)
 	for _, action := range []string{"user.login", "user.lock", "user.unlock", "user.pin", "user.logout"} {
-		if n := MustCount(t, db, `SELECT count(*) FROM audit_log WHERE action = ? AND actor = ?`, action, "user:"+u.ID); n == 0 {
+		if n := edgetest.MustCount(t, db, `SELECT count(*) FROM audit_log WHERE action = ? AND actor = ?`, action, "user:"+u.ID); n == 0 {
 			t.Errorf("no %s audit entry", action)
 		}
 	}
@@ -121,7 +122,7 @@ func TestStore_WebSession(t *testing.T) {
 }
 
 func TestStore_SetUserLanguage(t *testing.T) {
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	u := MustCreateUser(t, s, "doc", edge.RoleDoctor)
 	if err := s.SetUserLanguage(t.Context(), u.ID, "hi"); err != nil {
 		t.Fatal(err)
@@ -138,7 +139,7 @@ func TestStore_SetUserLanguage(t *testing.T) {
 }
 
 func TestStore_ClockReports(t *testing.T) {
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	now := time.Now()
 	s.Now = func() time.Time { return now }
 	u := MustCreateUser(t, s, "admin2", edge.RoleAdmin)
@@ -175,20 +176,20 @@ func TestStore_ClockReports(t *testing.T) {
 	if c, _ := s.ClockConsensus(t.Context(), edge.DefaultClockReportWindow); c.Disagrees(2, edge.DefaultClockDisagreement) {
 		t.Fatalf("consensus after set=%+v", c)
 	}
-	db := MustRawDB(t, s.Path)
-	if n := MustCount(t, db, `SELECT count(*) FROM audit_log WHERE action = 'node.clock_set'`); n != 1 {
+	db := edgetest.MustRawDB(t, s.Path)
+	if n := edgetest.MustCount(t, db, `SELECT count(*) FROM audit_log WHERE action = 'node.clock_set'`); n != 1 {
 		t.Fatalf("clock set audit entries=%d", n)
 	}
 }
 
 func TestStore_FacilitySettings(t *testing.T) {
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	f, err := s.FacilitySettings(t.Context())
 	if err != nil || f != edge.DefaultFacilitySettings() {
 		t.Fatalf("defaults=%+v, %v", f, err)
 	}
 	f.Address, f.IdleLockMinutes = "PHC Rampur, Dist. Sitapur", 3
-	if err := s.SaveFacilitySettings(Clerk(), f); err != nil {
+	if err := s.SaveFacilitySettings(edgetest.Clerk(), f); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.FacilitySettings(t.Context()); got != f {
@@ -196,7 +197,7 @@ func TestStore_FacilitySettings(t *testing.T) {
 	}
 	f.IdleLockMinutes = 0
 	var fe edge.FieldErrors
-	if err := s.SaveFacilitySettings(Clerk(), f); !errors.As(err, &fe) || fe["idle_lock_minutes"] == "" {
+	if err := s.SaveFacilitySettings(edgetest.Clerk(), f); !errors.As(err, &fe) || fe["idle_lock_minutes"] == "" {
 		t.Fatalf("bad settings: %v", err)
 	}
 	if err := s.SaveFacilitySettings(t.Context(), edge.DefaultFacilitySettings()); !errors.Is(err, edge.ErrNoActor) {

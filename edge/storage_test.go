@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 // MustMountTmpfs mounts a tmpfs of size bytes: a real, small filesystem that
@@ -57,7 +58,7 @@ func freeBytes(tb testing.TB, dir string) int64 {
 func TestStorage_Watermarks(t *testing.T) {
 	dir := MustMountTmpfs(t, 64<<20)
 	path := filepath.Join(dir, edge.DBFileName)
-	s := NewTestStore(path)
+	s := edgetest.NewTestStore(path)
 	s.LowFreeBytes = 40 << 20
 	s.CriticalFreeBytes = 20 << 20
 	if err := s.Open(context.Background()); err != nil {
@@ -65,24 +66,24 @@ func TestStorage_Watermarks(t *testing.T) {
 	}
 	defer s.Close(context.Background())
 	ctx := context.Background()
-	raw := MustRawDB(t, path)
+	raw := edgetest.MustRawDB(t, path)
 	p := MustCreatePatient(t, s, "Sunita Devi")
 	d := MustCreateDevice(t, s, "BP monitor 1")
 	if err := s.SaveReading(ctx, bp(d.ID, p.ID, "m1", 120)); err != nil {
 		t.Fatal(err)
 	}
-	if g := MustCount(t, raw, `SELECT count(*) FROM device_messages`); g != 1 {
+	if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM device_messages`); g != 1 {
 		t.Fatalf("raw frames=%d, want 1 while the disk is fine", g)
 	}
 	// One document delivered, one pending.
-	if err := s.CreateEncounter(Clerk(), &edge.Encounter{PatientID: p.ID, Type: edge.EncounterOPD, Status: edge.EncounterFinal}); err != nil {
+	if err := s.CreateEncounter(edgetest.Clerk(), &edge.Encounter{PatientID: p.ID, Type: edge.EncounterOPD, Status: edge.EncounterFinal}); err != nil {
 		t.Fatal(err)
 	}
 	due, _ := s.DueOutbox(ctx, time.Now().Add(time.Second), 10)
 	if err := s.MarkDelivered(ctx, due[0].ID, edge.Receipt{Upstream: "hub", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	pendingBefore := MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'pending'`)
+	pendingBefore := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'pending'`)
 
 	// Running low: raw frames go, delivered rows go, pending rows and clinical records stay.
 	filler := fill(t, dir, "filler", freeBytes(t, dir)-30<<20)
@@ -93,19 +94,19 @@ func TestStorage_Watermarks(t *testing.T) {
 	if g, w := st.Level, edge.StorageLow; g != w {
 		t.Fatalf("Level=%s, want %s (free %d)", g, w, st.FreeBytes)
 	}
-	if g := MustCount(t, raw, `SELECT count(*) FROM device_messages`); g != 0 {
+	if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM device_messages`); g != 0 {
 		t.Fatalf("raw frames=%d after running low, want 0", g)
 	}
-	if g := MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'delivered'`); g != 0 {
+	if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'delivered'`); g != 0 {
 		t.Fatalf("delivered outbox rows=%d after running low, want 0", g)
 	}
-	if g := MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'pending'`); g != pendingBefore {
+	if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'pending'`); g != pendingBefore {
 		t.Fatalf("pending outbox rows=%d, want %d: undelivered documents were pruned", g, pendingBefore)
 	}
 	if err := s.SaveReading(ctx, bp(d.ID, p.ID, "m2", 121)); err != nil {
 		t.Fatalf("a reading was refused while merely low: %v", err)
 	}
-	if g := MustCount(t, raw, `SELECT count(*) FROM device_messages`); g != 0 {
+	if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM device_messages`); g != 0 {
 		t.Fatal("a raw frame was kept while the disk is low")
 	}
 
@@ -114,8 +115,8 @@ func TestStorage_Watermarks(t *testing.T) {
 	if st, _ := s.CheckStorage(ctx); st.Level != edge.StorageCritical {
 		t.Fatalf("Level=%s, want critical", st.Level)
 	}
-	patients := MustCount(t, raw, `SELECT count(*) FROM patients`)
-	err = s.CreatePatient(Clerk(), &edge.Patient{Name: "Refused", Gender: "F", StatedAge: 30})
+	patients := edgetest.MustCount(t, raw, `SELECT count(*) FROM patients`)
+	err = s.CreatePatient(edgetest.Clerk(), &edge.Patient{Name: "Refused", Gender: "F", StatedAge: 30})
 	var ee *edge.Error
 	if !errors.Is(err, edge.ErrDiskCritical) || !errors.As(err, &ee) || ee.Hint == "" {
 		t.Fatalf("CreatePatient err=%v, want ErrDiskCritical with a hint", err)
@@ -123,7 +124,7 @@ func TestStorage_Watermarks(t *testing.T) {
 	if err := s.SaveReading(ctx, bp(d.ID, p.ID, "m3", 122)); !errors.Is(err, edge.ErrDiskCritical) {
 		t.Fatalf("SaveReading err=%v, want ErrDiskCritical", err)
 	}
-	if g := MustCount(t, raw, `SELECT count(*) FROM patients`); g != patients {
+	if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM patients`); g != patients {
 		t.Fatal("a patient was written while the disk was critical")
 	}
 
@@ -140,7 +141,7 @@ func TestStorage_DiskFullMidWrite(t *testing.T) {
 	// Watermarks off: the filesystem itself runs out under SQLite.
 	dir := MustMountTmpfs(t, 3<<20)
 	path := filepath.Join(dir, edge.DBFileName)
-	s := NewTestStore(path)
+	s := edgetest.NewTestStore(path)
 	s.LowFreeBytes, s.CriticalFreeBytes = 1, 0
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
@@ -151,7 +152,7 @@ func TestStorage_DiskFullMidWrite(t *testing.T) {
 	for range 100000 {
 		e := OPDVisit(p.ID)
 		e.Notes = string(make([]byte, 2000))
-		if err = s.CreateEncounter(Clerk(), e); err != nil {
+		if err = s.CreateEncounter(edgetest.Clerk(), e); err != nil {
 			break
 		}
 		saved = append(saved, e.ID)
@@ -167,11 +168,11 @@ func TestStorage_DiskFullMidWrite(t *testing.T) {
 	if err := edge.VerifyDatabaseFile(context.Background(), path); err != nil {
 		t.Fatalf("database damaged by a full disk: %v", err)
 	}
-	raw := MustRawDB(t, path)
-	if g, w := MustCount(t, raw, `SELECT count(*) FROM encounters`), len(saved); g != w {
+	raw := edgetest.MustRawDB(t, path)
+	if g, w := edgetest.MustCount(t, raw, `SELECT count(*) FROM encounters`), len(saved); g != w {
 		t.Fatalf("encounters=%d, want %d", g, w)
 	}
-	if g, w := MustCount(t, raw, `SELECT count(*) FROM outbox`), 3*len(saved); g != w {
+	if g, w := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox`), 3*len(saved); g != w {
 		t.Fatalf("outbox rows=%d, want %d", g, w)
 	}
 	t.Logf("%d encounters saved before the 3 MiB disk filled", len(saved))
@@ -187,7 +188,7 @@ func TestStorage_DaysLeft(t *testing.T) {
 	}
 	p := MustCreatePatient(t, s, "Sunita Devi")
 	for range 300 {
-		if err := s.CreateEncounter(Clerk(), OPDVisit(p.ID)); err != nil {
+		if err := s.CreateEncounter(edgetest.Clerk(), OPDVisit(p.ID)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 // mustPendingOutbox returns every outbox row of the store, oldest first.
@@ -31,9 +32,9 @@ func TestStore_SettleOutbox(t *testing.T) {
 		// Ensure delivered, quarantined and failed outcomes are recorded in
 		// one go, with receipts, audit entries and the run's counters.
 		path := filepath.Join(t.TempDir(), edge.DBFileName)
-		s := MustOpenStoreAt(t, path)
+		s := edgetest.MustOpenStoreAt(t, path)
 		p := MustCreatePatient(t, s, "Sunita Devi")
-		if err := s.CreateEncounter(Clerk(), OPDVisit(p.ID)); err != nil {
+		if err := s.CreateEncounter(edgetest.Clerk(), OPDVisit(p.ID)); err != nil {
 			t.Fatal(err)
 		}
 		items := mustOutbox(t, s) // OPConsult, Prescription, Wellness
@@ -65,11 +66,11 @@ func TestStore_SettleOutbox(t *testing.T) {
 		if err != nil || len(del) != 1 || del[0].RemoteID != "Bundle/b1" || del[0].RemoteVersion != "1" {
 			t.Fatalf("DeliveredItems=%+v, %v", del, err)
 		}
-		raw := MustRawDB(t, path)
-		if g := MustCount(t, raw, `SELECT count(*) FROM audit_log WHERE action = 'outbox.deliver' AND actor = 'system:syncq' AND patient_id = ?`, p.ID); g != 1 {
+		raw := edgetest.MustRawDB(t, path)
+		if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM audit_log WHERE action = 'outbox.deliver' AND actor = 'system:syncq' AND patient_id = ?`, p.ID); g != 1 {
 			t.Fatalf("delivery audit entries=%d, want 1", g)
 		}
-		if g := MustCount(t, raw, `SELECT count(*) FROM audit_log WHERE action = 'outbox.quarantine'`); g != 1 {
+		if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM audit_log WHERE action = 'outbox.quarantine'`); g != 1 {
 			t.Fatalf("quarantine audit entries=%d, want 1", g)
 		}
 		if err := s.FinishSyncRun(syncq(), run, ""); err != nil {
@@ -97,9 +98,9 @@ func TestStore_SettleOutbox(t *testing.T) {
 	t.Run("SkipsRowsSettledElsewhere", func(t *testing.T) {
 		// Ensure a row another process delivered first is left alone and
 		// counted as skipped, not an error.
-		s := MustOpenStore(t)
+		s := edgetest.MustOpenStore(t)
 		p := MustCreatePatient(t, s, "Sunita Devi")
-		if err := s.CreateEncounter(Clerk(), &edge.Encounter{PatientID: p.ID, Type: edge.EncounterOPD, Status: edge.EncounterFinal}); err != nil {
+		if err := s.CreateEncounter(edgetest.Clerk(), &edge.Encounter{PatientID: p.ID, Type: edge.EncounterOPD, Status: edge.EncounterFinal}); err != nil {
 			t.Fatal(err)
 		}
 		it := mustOutbox(t, s)[0]
@@ -120,7 +121,7 @@ func TestStore_SettleOutbox(t *testing.T) {
 
 	t.Run("ErrUnknownOutcome", func(t *testing.T) {
 		// Ensure a nonsense outcome changes nothing.
-		s := MustOpenStore(t)
+		s := edgetest.MustOpenStore(t)
 		if _, err := s.SettleOutbox(syncq(), 0, []edge.OutboxOutcome{{ID: 1, State: "lost"}}, edge.SyncUsage{}); err == nil {
 			t.Fatal("no error for an unknown outcome")
 		}
@@ -130,9 +131,9 @@ func TestStore_SettleOutbox(t *testing.T) {
 func TestStore_RetryAndDiscardOutbox(t *testing.T) {
 	setup := func(t *testing.T) (*edge.Store, string, []edge.OutboxItem) {
 		path := filepath.Join(t.TempDir(), edge.DBFileName)
-		s := MustOpenStoreAt(t, path)
+		s := edgetest.MustOpenStoreAt(t, path)
 		p := MustCreatePatient(t, s, "Sunita Devi")
-		if err := s.CreateEncounter(Clerk(), OPDVisit(p.ID)); err != nil {
+		if err := s.CreateEncounter(edgetest.Clerk(), OPDVisit(p.ID)); err != nil {
 			t.Fatal(err)
 		}
 		items := mustOutbox(t, s)
@@ -147,7 +148,7 @@ func TestStore_RetryAndDiscardOutbox(t *testing.T) {
 		// the retry is audited with who did it.
 		s, path, items := setup(t)
 		changed := s.OutboxChanged()
-		if err := s.RetryOutbox(Clerk(), items[0].ID); err != nil {
+		if err := s.RetryOutbox(edgetest.Clerk(), items[0].ID); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -159,7 +160,7 @@ func TestStore_RetryAndDiscardOutbox(t *testing.T) {
 		if err != nil || len(due) != 1 || due[0].ID != items[0].ID {
 			t.Fatalf("due=%v %v, want the retried row", due, err)
 		}
-		if g := MustCount(t, MustRawDB(t, path), `SELECT count(*) FROM audit_log WHERE action = 'outbox.retry' AND actor = 'user:clerk-1'`); g != 1 {
+		if g := edgetest.MustCount(t, edgetest.MustRawDB(t, path), `SELECT count(*) FROM audit_log WHERE action = 'outbox.retry' AND actor = 'user:clerk-1'`); g != 1 {
 			t.Fatalf("retry audit entries=%d, want 1", g)
 		}
 	})
@@ -169,23 +170,23 @@ func TestStore_RetryAndDiscardOutbox(t *testing.T) {
 		// the patient's next document go.
 		s, path, items := setup(t)
 		var fe edge.FieldErrors
-		if err := s.DiscardOutbox(Clerk(), items[0].ID, "  "); !errors.As(err, &fe) {
+		if err := s.DiscardOutbox(edgetest.Clerk(), items[0].ID, "  "); !errors.As(err, &fe) {
 			t.Fatalf("discard without reason: %v, want FieldErrors", err)
 		}
-		if err := s.DiscardOutbox(Clerk(), items[0].ID, "duplicate of a paper record"); err != nil {
+		if err := s.DiscardOutbox(edgetest.Clerk(), items[0].ID, "duplicate of a paper record"); err != nil {
 			t.Fatal(err)
 		}
 		if g := mustOutbox(t, s)[0].State; g != edge.OutboxDiscarded {
 			t.Fatalf("state=%s, want discarded", g)
 		}
-		if g := MustCount(t, MustRawDB(t, path), `SELECT count(*) FROM audit_log WHERE action = 'outbox.discard'
+		if g := edgetest.MustCount(t, edgetest.MustRawDB(t, path), `SELECT count(*) FROM audit_log WHERE action = 'outbox.discard'
 			AND actor = 'user:clerk-1' AND detail = 'duplicate of a paper record'`); g != 1 {
 			t.Fatalf("discard audit entries=%d, want 1", g)
 		}
-		if err := s.RetryOutbox(Clerk(), items[0].ID); !errors.Is(err, edge.ErrOutboxState) {
+		if err := s.RetryOutbox(edgetest.Clerk(), items[0].ID); !errors.Is(err, edge.ErrOutboxState) {
 			t.Fatalf("retry of a discarded row: %v, want ErrOutboxState", err)
 		}
-		if err := s.DiscardOutbox(Clerk(), items[0].ID, "again"); !errors.Is(err, edge.ErrOutboxState) {
+		if err := s.DiscardOutbox(edgetest.Clerk(), items[0].ID, "again"); !errors.Is(err, edge.ErrOutboxState) {
 			t.Fatalf("second discard: %v, want ErrOutboxState", err)
 		}
 	})
@@ -193,10 +194,10 @@ func TestStore_RetryAndDiscardOutbox(t *testing.T) {
 	t.Run("Errors", func(t *testing.T) {
 		// Ensure unknown rows, delivered rows and missing actors are refused.
 		s, _, items := setup(t)
-		if err := s.RetryOutbox(Clerk(), 9999); !errors.Is(err, edge.ErrNotFound) {
+		if err := s.RetryOutbox(edgetest.Clerk(), 9999); !errors.Is(err, edge.ErrNotFound) {
 			t.Fatalf("retry unknown: %v, want ErrNotFound", err)
 		}
-		if err := s.DiscardOutbox(Clerk(), 9999, "x"); !errors.Is(err, edge.ErrNotFound) {
+		if err := s.DiscardOutbox(edgetest.Clerk(), 9999, "x"); !errors.Is(err, edge.ErrNotFound) {
 			t.Fatalf("discard unknown: %v, want ErrNotFound", err)
 		}
 		if err := s.RetryOutbox(context.Background(), items[0].ID); !errors.Is(err, edge.ErrNoActor) {
@@ -205,7 +206,7 @@ func TestStore_RetryAndDiscardOutbox(t *testing.T) {
 		if err := s.MarkDelivered(context.Background(), items[1].ID, edge.Receipt{At: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.RetryOutbox(Clerk(), items[1].ID); !errors.Is(err, edge.ErrOutboxState) {
+		if err := s.RetryOutbox(edgetest.Clerk(), items[1].ID); !errors.Is(err, edge.ErrOutboxState) {
 			t.Fatalf("retry delivered: %v, want ErrOutboxState", err)
 		}
 	})
@@ -214,12 +215,12 @@ func TestStore_RetryAndDiscardOutbox(t *testing.T) {
 func TestStore_NextOutboxDue(t *testing.T) {
 	// Ensure the next due time follows the earliest pending row, expediting
 	// makes every waiting row due now, and an empty queue is ErrNotFound.
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	if _, err := s.NextOutboxDue(context.Background()); !errors.Is(err, edge.ErrNotFound) {
 		t.Fatalf("empty outbox: %v, want ErrNotFound", err)
 	}
 	p := MustCreatePatient(t, s, "Sunita Devi")
-	if err := s.CreateEncounter(Clerk(), &edge.Encounter{PatientID: p.ID, Type: edge.EncounterOPD, Status: edge.EncounterFinal}); err != nil {
+	if err := s.CreateEncounter(edgetest.Clerk(), &edge.Encounter{PatientID: p.ID, Type: edge.EncounterOPD, Status: edge.EncounterFinal}); err != nil {
 		t.Fatal(err)
 	}
 	it := mustOutbox(t, s)[0]

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 	"github.com/healthpost/healthpost/syncq"
 	"github.com/healthpost/healthpost/syncq/hub"
 )
@@ -103,7 +104,7 @@ func BenchmarkDrain(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
 				path := filepath.Join(b.TempDir(), edge.DBFileName)
-				s := MustOpenStoreAt(b, path)
+				s := edgetest.MustOpenStoreAt(b, path)
 				docs := MustSeed(b, s, 1000, encounters)
 				e := NewTestEngine(b, s, url, token)
 				e.BatchSize = batch

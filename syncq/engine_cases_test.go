@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 	"github.com/healthpost/healthpost/syncq"
 	"github.com/healthpost/healthpost/syncq/hub"
 	"github.com/healthpost/healthpost/syncq/synctest"
@@ -33,7 +34,7 @@ func TestEngine_LinkDownProbesOnly(t *testing.T) {
 	// Ensure that while the link is dead the engine sends one probe per
 	// backoff step, doubling, and no documents; and that it delivers
 	// everything once the link is back.
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	docs := MustSeed(t, s, 3, 6)
 	h := MustOpenHub(t)
 	p := MustProxy(t, h.URL, synctest.Faults{}, 4)
@@ -83,7 +84,7 @@ func TestEngine_LinkDownProbesOnly(t *testing.T) {
 func TestEngine_RetryAfter(t *testing.T) {
 	// Ensure a 429 pauses the upstream for at least its Retry-After, with no
 	// request in between, and that the documents wait as long.
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	MustSeed(t, s, 2, 2)
 	h := MustOpenHub(t)
 	p := MustProxy(t, h.URL, synctest.Faults{Rate: 1, Kinds: []synctest.Fault{synctest.Fault429}, RetryAfter: 120}, 5)
@@ -120,7 +121,7 @@ func TestEngine_RetryAfter(t *testing.T) {
 func TestEngine_AuthRefused(t *testing.T) {
 	// Ensure a refused token pauses delivery and quarantines nothing: the
 	// documents are not at fault.
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	docs := MustSeed(t, s, 3, 3)
 	h := MustOpenHub(t)
 	e := NewTestEngine(t, s, h.URL, "hpn_not-the-token")
@@ -128,8 +129,8 @@ func TestEngine_AuthRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("Drain: %v, want a 401 error", err)
 	}
-	raw := MustRawDB(t, s.Path)
-	if got := MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'pending'`); got != docs {
+	raw := edgetest.MustRawDB(t, s.Path)
+	if got := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'pending'`); got != docs {
 		t.Fatalf("pending=%d, want %d", got, docs)
 	}
 	e.Client.Token = h.Token
@@ -166,7 +167,7 @@ func TestEngine_Quarantine(t *testing.T) {
 	// Ensure a document the upstream refuses for good is quarantined with
 	// the server's reason, blocks neither its patient's later documents nor
 	// anyone else's, and goes when an administrator retries it after a fix.
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	docs := MustSeed(t, s, 4, 8)
 	items, _ := s.OutboxItems(context.Background(), edge.OutboxFilter{})
 	bad := items[0]
@@ -185,15 +186,15 @@ func TestEngine_Quarantine(t *testing.T) {
 	if got.State != edge.OutboxQuarantined || !strings.Contains(got.LastError, "422") || !strings.Contains(got.LastError, "Composition.title is required") {
 		t.Fatalf("refused row: %s %q, want quarantined with the hub's diagnostics", got.State, got.LastError)
 	}
-	raw := MustRawDB(t, s.Path)
-	if n := MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'delivered'`); n != docs-1 {
+	raw := edgetest.MustRawDB(t, s.Path)
+	if n := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'delivered'`); n != docs-1 {
 		t.Fatalf("delivered=%d, want all %d others", n, docs-1)
 	}
 	if st := e.Status(); st.ConsecutiveFailures != 0 || st.Run.Quarantined != 1 {
 		t.Fatalf("status=%+v: a refused document is not the upstream's failure", st)
 	}
 	broken.Store(false)
-	if err := s.RetryOutbox(Clerk(), bad.ID); err != nil {
+	if err := s.RetryOutbox(edgetest.Clerk(), bad.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Drain(context.Background(), syncq.DrainOptions{Wait: true}); err != nil {
@@ -207,7 +208,7 @@ func TestEngine_Quarantine(t *testing.T) {
 func TestEngine_MappingErrors(t *testing.T) {
 	// Ensure a row that cannot become a document is quarantined, a passing
 	// mapping failure is retried, and neither counts against the upstream.
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	MustSeed(t, s, 3, 3) // three patients, one OPConsult each (+ one Wellness and Prescription for the first)
 	items, _ := s.OutboxItems(context.Background(), edge.OutboxFilter{})
 	var firstOf = map[string]int64{}
@@ -263,7 +264,7 @@ func TestEngine_MappingErrors(t *testing.T) {
 // versions no edge API writes yet (alerts, amendments).
 func mustInsertOutbox(tb testing.TB, path, key string, lane int, patient any, version int, created time.Time) {
 	tb.Helper()
-	raw := MustRawDB(tb, path)
+	raw := edgetest.MustRawDB(tb, path)
 	if _, err := raw.Exec(`INSERT INTO outbox (key, document, lane, patient_id, entity, entity_id, entity_version,
 		next_attempt_at, created_at, node_seq) VALUES (?, 'OPConsultRecord', ?, ?, 'encounter', ?, ?, ?, ?, 1000000 + ?)`,
 		key, lane, patient, strings.Split(key, "/")[2], version, created.UnixMilli(), created.UnixMilli(), version); err != nil {
@@ -275,7 +276,7 @@ func TestEngine_WindowsAndBudget(t *testing.T) {
 	t.Run("Windows", func(t *testing.T) {
 		// Ensure that outside the time windows only alerts go, and the
 		// rest goes when a window opens.
-		s := MustOpenStore(t)
+		s := edgetest.MustOpenStore(t)
 		docs := MustSeed(t, s, 2, 2)
 		mustInsertOutbox(t, s.Path, "OPConsultRecord/encounter/alert-1/v1", edge.LaneAlert, nil, 1, time.Now())
 		docs++
@@ -294,11 +295,11 @@ func TestEngine_WindowsAndBudget(t *testing.T) {
 		if st := e.Status(); st.State != syncq.StateClosed {
 			t.Fatalf("state=%s, want %s", st.State, syncq.StateClosed)
 		}
-		raw := MustRawDB(t, s.Path)
-		if n := MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'delivered'`); n != 1 {
+		raw := edgetest.MustRawDB(t, s.Path)
+		if n := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'delivered'`); n != 1 {
 			t.Fatalf("delivered=%d outside the window, want only the alert", n)
 		}
-		if n := MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'delivered' AND lane = 0`); n != 1 {
+		if n := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'delivered' AND lane = 0`); n != 1 {
 			t.Fatal("the alert did not go")
 		}
 		clk.Advance(10 * time.Hour) // 22:00
@@ -312,7 +313,7 @@ func TestEngine_WindowsAndBudget(t *testing.T) {
 
 	t.Run("Budget", func(t *testing.T) {
 		// Ensure that once the day's bytes are spent, only alerts go.
-		s := MustOpenStore(t)
+		s := edgetest.MustOpenStore(t)
 		MustSeed(t, s, 10, 10)
 		h := MustOpenHub(t)
 		e := NewTestEngine(t, s, h.URL, h.Token)
@@ -324,8 +325,8 @@ func TestEngine_WindowsAndBudget(t *testing.T) {
 		if st := e.Status(); st.State != syncq.StateBudget {
 			t.Fatalf("state=%s, want %s", st.State, syncq.StateBudget)
 		}
-		raw := MustRawDB(t, s.Path)
-		if n := MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'delivered'`); n != 2 {
+		raw := edgetest.MustRawDB(t, s.Path)
+		if n := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'delivered'`); n != 2 {
 			t.Fatalf("delivered=%d, want the 2 of the first pass", n)
 		}
 		e.IgnoreLimits = true // `healthpost sync now --ignore-limits`
@@ -339,7 +340,7 @@ func TestEngine_WindowsAndBudget(t *testing.T) {
 func TestEngine_Amendment(t *testing.T) {
 	// Ensure a new version of a delivered document becomes a new version of
 	// the same Bundle at the hub, not a second Bundle.
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	MustSeed(t, s, 1, 1)
 	h := MustOpenHub(t)
 	e := NewTestEngine(t, s, h.URL, h.Token)
@@ -370,9 +371,9 @@ func TestEngine_TwoProcessesOneDatabase(t *testing.T) {
 	// stores on one file, both through faults) still delivers each document
 	// exactly once and in order.
 	path := filepath.Join(t.TempDir(), edge.DBFileName)
-	s1 := MustOpenStoreAt(t, path)
+	s1 := edgetest.MustOpenStoreAt(t, path)
 	docs := MustSeed(t, s1, 20, 150)
-	s2 := MustOpenStoreAt(t, path)
+	s2 := edgetest.MustOpenStoreAt(t, path)
 	h := MustOpenHub(t)
 	p := MustProxy(t, h.URL, synctest.Faults{Rate: 0.3}, 6)
 	e1 := NewTestEngine(t, s1, p.URL, h.Token)
@@ -409,7 +410,7 @@ func TestEngine_TwoProcessesOneDatabase(t *testing.T) {
 func TestEngine_BatchRefusedFallsBack(t *testing.T) {
 	// Ensure a server that announces batch but refuses it gets the
 	// documents one by one instead.
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	docs := MustSeed(t, s, 5, 5)
 	h := MustOpenHub(t)
 	var refused atomic.Int64
@@ -472,7 +473,7 @@ func TestClient_TLS(t *testing.T) {
 	h, caFile := mustTLSHub(t)
 	t.Run("Verified", func(t *testing.T) {
 		// Ensure a client given the upstream's CA delivers over TLS.
-		s := MustOpenStore(t)
+		s := edgetest.MustOpenStore(t)
 		docs := MustSeed(t, s, 2, 2)
 		c, err := syncq.NewClientFromConfig(edge.UpstreamConfig{URL: h.URL, Token: h.Token, CAFile: caFile})
 		if err != nil {
@@ -538,7 +539,7 @@ func (m *countingBatchMapper) Documents(ctx context.Context, its []edge.OutboxIt
 func TestEngine_BatchMapper(t *testing.T) {
 	// Ensure a mapper that builds a request's documents at once is asked
 	// once per request, never one by one.
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	docs := MustSeed(t, s, 30, 30)
 	h := MustOpenHub(t)
 	e := NewTestEngine(t, s, h.URL, h.Token)

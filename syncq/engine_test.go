@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 	"github.com/healthpost/healthpost/syncq"
 	"github.com/healthpost/healthpost/syncq/synctest"
 )
@@ -33,7 +34,7 @@ func TestEngine_ExactlyOnceThroughFaults(t *testing.T) {
 			// of requests in every way it knows (resets, 5xx, 429, lies,
 			// answers lost after the hub stored the document).
 			path := filepath.Join(t.TempDir(), edge.DBFileName)
-			s := MustOpenStoreAt(t, path)
+			s := edgetest.MustOpenStoreAt(t, path)
 			docs := MustSeed(t, s, max(tc.n/4, 10), tc.n)
 			h := MustOpenHub(t)
 			p := MustProxy(t, h.URL, synctest.Faults{Rate: 0.3, RetryAfter: 7, Latency: time.Millisecond}, 1)
@@ -80,7 +81,7 @@ func TestEngine_UnprovenAnswerNeverDelivers(t *testing.T) {
 				// stored leaves it pending and not quarantined, and that it
 				// is delivered once, and only once, when the answers are good.
 				path := filepath.Join(t.TempDir(), edge.DBFileName)
-				s := MustOpenStoreAt(t, path)
+				s := edgetest.MustOpenStoreAt(t, path)
 				docs := MustSeed(t, s, 3, 3)
 				h := MustOpenHub(t)
 				p := MustProxy(t, h.URL, synctest.Faults{}, 2)
@@ -98,11 +99,11 @@ func TestEngine_UnprovenAnswerNeverDelivers(t *testing.T) {
 				}
 				e.Drain(ctx, syncq.DrainOptions{})
 				e.Client.Timeout = 20 * time.Second
-				raw := MustRawDB(t, path)
-				if got := MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'delivered'`); got != before {
+				raw := edgetest.MustRawDB(t, path)
+				if got := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'delivered'`); got != before {
 					t.Fatalf("delivered=%d after a %s answer, want the %d of before", got, f, before)
 				}
-				if got := MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'quarantined'`); got != 0 {
+				if got := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox WHERE state = 'quarantined'`); got != 0 {
 					t.Fatalf("quarantined=%d after a %s answer, want 0", got, f)
 				}
 				st := e.Status()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 	"github.com/healthpost/healthpost/syncq/synctest"
 )
 
@@ -32,7 +33,7 @@ func TestHelperNodeProcess(t *testing.T) {
 		return
 	}
 	f := strings.Split(spec, "|")
-	s := newTestStore(f[0])
+	s := edgetest.NewTestStore(f[0])
 	ctx := context.Background()
 	if err := s.Open(ctx); err != nil {
 		fmt.Println("error", err)
@@ -68,7 +69,7 @@ func TestEngine_KillNineDuplicatesNothing(t *testing.T) {
 		encounters, kills = 10000, 20
 	}
 	path := filepath.Join(t.TempDir(), edge.DBFileName)
-	s := MustOpenStoreAt(t, path)
+	s := edgetest.MustOpenStoreAt(t, path)
 	docs := MustSeed(t, s, encounters/10, encounters)
 	s.Close(context.Background())
 	h := MustOpenHub(t)
@@ -148,7 +149,7 @@ func TestEngine_KillNineDuplicatesNothing(t *testing.T) {
 	if killed < kills {
 		t.Fatalf("only %d of %d kills landed before the outbox drained", killed, kills)
 	}
-	s2 := MustOpenStoreAt(t, path)
+	s2 := edgetest.MustOpenStoreAt(t, path)
 	if err := s2.IntegrityCheck(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package syncq_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 	"github.com/healthpost/healthpost/syncq"
 	"github.com/healthpost/healthpost/syncq/hub"
 	"github.com/healthpost/healthpost/syncq/synctest"
@@ -23,40 +23,6 @@ import (
 // 2,000 and 4.
 func longRun() bool { return os.Getenv("HEALTHPOST_SYNC_LONG") == "1" }
 
-// MustOpenStore opens a node store on a new file, with background checks off.
-func MustOpenStore(tb testing.TB) *edge.Store {
-	tb.Helper()
-	return MustOpenStoreAt(tb, filepath.Join(tb.TempDir(), edge.DBFileName))
-}
-
-// MustOpenStoreAt opens the node store at path and closes it at the end.
-func MustOpenStoreAt(tb testing.TB, path string) *edge.Store {
-	tb.Helper()
-	s := newTestStore(path)
-	if err := s.Open(context.Background()); err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
-			tb.Errorf("close store: %v", err)
-		}
-	})
-	return s
-}
-
-func newTestStore(path string) *edge.Store {
-	s := edge.NewStore(path)
-	s.DiskCheckPeriod = 0
-	s.LowFreeBytes = 64 << 20
-	s.CriticalFreeBytes = 16 << 20
-	return s
-}
-
-// Clerk is the context of a logged-in health worker.
-func Clerk() context.Context {
-	return edge.WithActor(context.Background(), edge.Actor{Kind: edge.ActorUser, ID: "clerk-1"})
-}
-
 // MustSeed registers patients and gives them final encounters, round
 // robin: every encounter becomes an OPConsultRecord, every third also a
 // WellnessRecord (vitals) and every fifth a PrescriptionRecord, so each
@@ -66,7 +32,7 @@ func MustSeed(tb testing.TB, s *edge.Store, patients, encounters int) (docs int)
 	ids := make([]string, patients)
 	for i := range ids {
 		p := &edge.Patient{Name: "Patient " + strconv.Itoa(i), Gender: "F", BirthDate: "1990-04-12", Village: "Rampur"}
-		if err := s.CreatePatient(Clerk(), p); err != nil {
+		if err := s.CreatePatient(edgetest.Clerk(), p); err != nil {
 			tb.Fatalf("create patient: %v", err)
 		}
 		ids[i] = p.ID
@@ -82,7 +48,7 @@ func MustSeed(tb testing.TB, s *edge.Store, patients, encounters int) (docs int)
 			e.Prescriptions = []edge.Prescription{{Drug: "Paracetamol", Strength: "500 mg"}}
 			docs++
 		}
-		if err := s.CreateEncounter(Clerk(), e); err != nil {
+		if err := s.CreateEncounter(edgetest.Clerk(), e); err != nil {
 			tb.Fatalf("create encounter: %v", err)
 		}
 	}
@@ -147,27 +113,6 @@ func NewTestEngine(tb testing.TB, s *edge.Store, url, token string) *syncq.Engin
 	return e
 }
 
-// MustRawDB opens a database file with a plain connection.
-func MustRawDB(tb testing.TB, path string) *sql.DB {
-	tb.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
-}
-
-// MustCount returns the result of a count query.
-func MustCount(tb testing.TB, db *sql.DB, query string, args ...any) int {
-	tb.Helper()
-	var n int
-	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
-		tb.Fatalf("%s: %v", query, err)
-	}
-	return n
-}
-
 // MustWaitDrained waits, on the engine's change notifications, until no
 // outbox row is pending, or fails the test at ctx's deadline.
 func MustWaitDrained(tb testing.TB, ctx context.Context, e *syncq.Engine, s *edge.Store) {
@@ -214,7 +159,7 @@ func MustVerifyExactlyOnceAnyOrder(tb testing.TB, nodeDB string, h *hub.Store) i
 
 func mustVerify(tb testing.TB, nodeDB string, h *hub.Store, order bool) int {
 	tb.Helper()
-	raw := MustRawDB(tb, nodeDB)
+	raw := edgetest.MustRawDB(tb, nodeDB)
 	rows, err := raw.Query(`SELECT id, key, document, entity, entity_id, entity_version, coalesce(patient_id, ''), state,
 		remote_id, remote_version FROM outbox ORDER BY id`)
 	if err != nil {

@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthpost/healthpost/edge/edgetest"
 	"github.com/healthpost/healthpost/syncq"
 )
 
 func TestReceiptReport(t *testing.T) {
-	s := MustOpenStore(t)
+	s := edgetest.MustOpenStore(t)
 	docs := MustSeed(t, s, 2, 3)
 	h := MustOpenHub(t)
 	e := NewTestEngine(t, s, h.URL, h.Token)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/healthpost/healthpost/devices/mqtt"
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 // Load shape of the MQTT benchmarks: 50 devices on loopback, each with up to
@@ -201,7 +202,7 @@ func embeddedLeg(b *testing.B, pipeline, per int, withPatient bool) (loadResult,
 	})
 	emb.elapsed = time.Since(start)
 	batches := n.Store.IngestStats().Batches - stats0.Batches
-	if got := MustCount(b, n.Raw, `SELECT count(*) FROM readings WHERE message_id LIKE 'b-%'`); got != emb.n {
+	if got := edgetest.MustCount(b, n.Raw, `SELECT count(*) FROM readings WHERE message_id LIKE 'b-%'`); got != emb.n {
 		b.Fatalf("stored %d of %d", got, emb.n)
 	}
 	for _, c := range clients {
@@ -219,7 +220,7 @@ func BenchmarkBrokerMemory(b *testing.B) {
 	// BenchmarkMQTTIngest must not start 20000 children).
 	for range 1 {
 		path := filepath.Join(b.TempDir(), edge.DBFileName)
-		s := NewTestStore(path)
+		s := edgetest.NewTestStore(path)
 		if err := s.Open(context.Background()); err != nil {
 			b.Fatal(err)
 		}

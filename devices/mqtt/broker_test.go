@@ -13,6 +13,7 @@ import (
 
 	"github.com/healthpost/healthpost/devices/mqtt"
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 // MustExec runs a statement on a raw connection.
@@ -53,7 +54,7 @@ func testPubackAfterCommit(t *testing.T, pipeline int) {
 					t.Error(err)
 					return
 				}
-				if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings r JOIN observations o ON o.id = r.observation_id
+				if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings r JOIN observations o ON o.id = r.observation_id
 					WHERE r.message_id = ? AND o.patient_id = ?`, id+"/1", p.ID); got != 1 {
 					t.Errorf("at PUBACK of %s: %d committed readings with an observation, want 1", id, got)
 				}
@@ -101,7 +102,7 @@ func testPubackAfterCommit(t *testing.T, pipeline int) {
 				t.Fatalf("packet type %d arrived while the commit was held", r.Type)
 			default:
 			}
-			if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id = ?`, id+"/1"); got != 0 {
+			if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id = ?`, id+"/1"); got != 0 {
 				t.Fatalf("reading visible before commit: %d", got)
 			}
 			close(release)
@@ -109,7 +110,7 @@ func testPubackAfterCommit(t *testing.T, pipeline int) {
 			if r.Type != packets.Puback || r.PacketID != 1 || r.Code != 0 {
 				t.Fatalf("reply %+v, want PUBACK 1 success", r)
 			}
-			if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id = ?`, id+"/1"); got != 1 {
+			if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id = ?`, id+"/1"); got != 1 {
 				t.Fatalf("at PUBACK: %d readings, want 1", got)
 			}
 		})
@@ -133,7 +134,7 @@ func testFailedCommit(t *testing.T, pipeline int) {
 
 	for _, version := range []byte{4, 5} {
 		t.Run(fmt.Sprintf("MQTT%d", version), func(t *testing.T) {
-			frames := MustCount(t, n.Raw, `SELECT count(*) FROM device_messages`)
+			frames := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM device_messages`)
 			c := MustConnectRaw(t, b.Addr(), version, fmt.Sprintf("fail-%d", version), d)
 			id := fmt.Sprintf("fail-%d", version)
 			c.Publish(7, 1, topic, Envelope(id, "", "8480-6", "120", "mm[Hg]"), false)
@@ -144,10 +145,10 @@ func testFailedCommit(t *testing.T, pipeline int) {
 			}
 			n.Logs.MustWaitFor(t, "were not stored")
 			// Ensure nothing was stored, not even the raw frame.
-			if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id LIKE ?`, id+"/%"); got != 0 {
+			if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id LIKE ?`, id+"/%"); got != 0 {
 				t.Fatalf("readings=%d, want 0", got)
 			}
-			if got := MustCount(t, n.Raw, `SELECT count(*) FROM device_messages`); got != frames+1 {
+			if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM device_messages`); got != frames+1 {
 				t.Fatalf("raw frames %d -> %d, want only the probe's", frames, got)
 			}
 		})
@@ -164,7 +165,7 @@ func testFailedCommit(t *testing.T, pipeline int) {
 				t.Fatalf("reply %+v, want PUBACK 7", r)
 			}
 		}
-		if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id = 'fail-4/1'`); got != 1 {
+		if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id = 'fail-4/1'`); got != 1 {
 			t.Fatalf("readings=%d, want 1", got)
 		}
 	})
@@ -177,13 +178,13 @@ func TestBroker_Refused(t *testing.T) {
 
 	serial := edge.Device{Name: "Scale 1", Kind: "scale", Transport: "serial", Codec: "line",
 		Settings: `{"port":"/dev/ttyUSB0","pattern":"(?P<value>[0-9.]+)","code":"29463-7"}`}
-	if err := n.Store.CreateDevice(Clerk(), &serial); err != nil {
+	if err := n.Store.CreateDevice(edgetest.Clerk(), &serial); err != nil {
 		t.Fatal(err)
 	}
 	serialToken, _ := n.Store.NewDeviceSecret(context.Background(), serial.ID)
 	hl7 := MustCreateDevice(t, n.Store, "Monitor 3", "hl7", "")
 	removed := MustCreateDevice(t, n.Store, "Thermometer 4", "json", "")
-	if err := n.Store.RemoveDevice(Clerk(), removed.ID); err != nil {
+	if err := n.Store.RemoveDevice(edgetest.Clerk(), removed.ID); err != nil {
 		t.Fatal(err)
 	}
 
@@ -284,7 +285,7 @@ func TestBroker_ACL(t *testing.T) {
 			}
 		})
 	}
-	if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings`); got != 0 {
+	if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings`); got != 0 {
 		t.Fatalf("readings=%d, want 0", got)
 	}
 
@@ -334,10 +335,10 @@ func TestBroker_Replay(t *testing.T) {
 	for range 3 {
 		MustWait(t, c.Publish(mqtt.ReadingsTopic(testNode, d.Name), 1, false, payload))
 	}
-	if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id LIKE 'bp1-000123/%'`); got != 3 {
+	if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id LIKE 'bp1-000123/%'`); got != 3 {
 		t.Fatalf("readings=%d, want 3 (systolic, diastolic, pulse once each)", got)
 	}
-	if got := MustCount(t, n.Raw, `SELECT count(*) FROM observations`); got != 0 {
+	if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM observations`); got != 0 {
 		t.Fatalf("observations=%d, want 0 (no patient P-000123 on this node)", got)
 	}
 }
@@ -394,7 +395,7 @@ func testCatalogue(t *testing.T, pipeline int) {
 				t.Fatalf("%s: reply %+v, want PUBACK %#x", filepath.Base(f), r, want)
 			}
 		}
-		if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings`); got < 20 {
+		if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings`); got < 20 {
 			t.Fatalf("readings=%d", got)
 		}
 	})
@@ -406,9 +407,9 @@ func testCatalogue(t *testing.T, pipeline int) {
 		tables := []string{"readings", "observations", "outbox", "patients", "audit_log"}
 		before := map[string]int{}
 		for _, tb := range tables {
-			before[tb] = MustCount(t, n.Raw, `SELECT count(*) FROM `+tb)
+			before[tb] = edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM `+tb)
 		}
-		frames := MustCount(t, n.Raw, `SELECT count(*) FROM device_messages WHERE error != ''`)
+		frames := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM device_messages WHERE error != ''`)
 		if err := n.Ingestor.Flush(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -445,11 +446,11 @@ func testCatalogue(t *testing.T, pipeline int) {
 			if tb == "readings" {
 				want += probes
 			}
-			if got := MustCount(t, n.Raw, `SELECT count(*) FROM `+tb); got != want {
+			if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM `+tb); got != want {
 				t.Fatalf("%s: %d rows -> %d", tb, before[tb], got)
 			}
 		}
-		if got := MustCount(t, n.Raw, `SELECT count(*) FROM device_messages WHERE error != ''`); got != frames+bad {
+		if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM device_messages WHERE error != ''`); got != frames+bad {
 			t.Fatalf("bad frames kept %d -> %d, want +%d", frames, got, bad)
 		}
 		if err := n.Ingestor.Flush(context.Background()); err != nil {
@@ -600,7 +601,7 @@ func TestBroker_Close(t *testing.T) {
 					t.Fatalf("after Close: %+v", r)
 				}
 			}
-			if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id = 'closing-1/1'`); got != 1 {
+			if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id = 'closing-1/1'`); got != 1 {
 				t.Fatalf("readings=%d", got)
 			}
 			// Ensure Close twice is harmless.

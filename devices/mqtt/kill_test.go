@@ -19,6 +19,7 @@ import (
 	"github.com/healthpost/healthpost/devices"
 	"github.com/healthpost/healthpost/devices/mqtt"
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 // The kill -9 test runs this test binary again as a child hosting a store and
@@ -26,7 +27,7 @@ import (
 const childEnv = "HPTEST_MQTT_BROKER_CHILD"
 
 func brokerChild(path string) {
-	s := NewTestStore(path)
+	s := edgetest.NewTestStore(path)
 	if err := s.Open(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -46,7 +47,7 @@ func brokerChild(path string) {
 
 func TestBroker_KillNineLosesNothingAcknowledged(t *testing.T) {
 	path := filepath.Join(t.TempDir(), edge.DBFileName)
-	s := NewTestStore(path)
+	s := edgetest.NewTestStore(path)
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestBroker_KillNineLosesNothingAcknowledged(t *testing.T) {
 
 	// Ensure every acknowledged reading is stored exactly once, with its
 	// observation, and that the database and its audit chain are sound.
-	s2 := NewTestStore(path)
+	s2 := edgetest.NewTestStore(path)
 	if err := s2.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func TestBroker_KillNineLosesNothingAcknowledged(t *testing.T) {
 	if err := s2.IntegrityCheck(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	raw := MustRawDB(t, path)
+	raw := edgetest.MustRawDB(t, path)
 	stored := map[string]int{}
 	rows, err := raw.Query(`SELECT r.message_id FROM readings r JOIN observations o ON o.id = r.observation_id`)
 	if err != nil {

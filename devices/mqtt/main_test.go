@@ -28,6 +28,7 @@ import (
 	"github.com/healthpost/healthpost/devices"
 	"github.com/healthpost/healthpost/devices/mqtt"
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 // testNode is the node ID every test uses.
@@ -70,7 +71,7 @@ func MustOpenNode(tb testing.TB) *Node {
 // MustOpenNodeAt opens the store at path, closed when the test ends.
 func MustOpenNodeAt(tb testing.TB, path string) *Node {
 	tb.Helper()
-	s := NewTestStore(path)
+	s := edgetest.NewTestStore(path)
 	if err := s.Open(context.Background()); err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
@@ -80,42 +81,7 @@ func MustOpenNodeAt(tb testing.TB, path string) *Node {
 		}
 	})
 	sink := NewLogSink()
-	return &Node{Path: path, Store: s, Ingestor: devices.NewIngestor(s, sink.Logger()), Raw: MustRawDB(tb, path), Logs: sink}
-}
-
-// NewTestStore returns an unopened store with test settings.
-func NewTestStore(path string) *edge.Store {
-	s := edge.NewStore(path)
-	s.DiskCheckPeriod = 0
-	s.LowFreeBytes = 64 << 20
-	s.CriticalFreeBytes = 16 << 20
-	return s
-}
-
-// MustRawDB opens the store's file on a separate plain SQLite connection.
-func MustRawDB(tb testing.TB, path string) *sql.DB {
-	tb.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
-}
-
-// MustCount runs a count query on db.
-func MustCount(tb testing.TB, db *sql.DB, query string, args ...any) int {
-	tb.Helper()
-	var n int
-	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
-		tb.Fatalf("%s: %v", query, err)
-	}
-	return n
-}
-
-// Clerk is the context of a logged-in health worker.
-func Clerk() context.Context {
-	return edge.WithActor(context.Background(), edge.Actor{Kind: edge.ActorUser, ID: "clerk-1"})
+	return &Node{Path: path, Store: s, Ingestor: devices.NewIngestor(s, sink.Logger()), Raw: edgetest.MustRawDB(tb, path), Logs: sink}
 }
 
 // Device is a registered MQTT device and its token.
@@ -129,7 +95,7 @@ type Device struct {
 func MustCreateDevice(tb testing.TB, s *edge.Store, name, codec, settings string) Device {
 	tb.Helper()
 	d := edge.Device{Name: name, Kind: "bp-monitor", Transport: "mqtt", Codec: codec, Settings: settings}
-	if err := s.CreateDevice(Clerk(), &d); err != nil {
+	if err := s.CreateDevice(edgetest.Clerk(), &d); err != nil {
 		tb.Fatalf("create device: %v", err)
 	}
 	token, err := s.NewDeviceSecret(context.Background(), d.ID)
@@ -143,7 +109,7 @@ func MustCreateDevice(tb testing.TB, s *edge.Store, name, codec, settings string
 func MustCreatePatient(tb testing.TB, s *edge.Store, name string) *edge.Patient {
 	tb.Helper()
 	p := &edge.Patient{Name: name, Gender: "F", BirthDate: "1990-04-12", Village: "Rampur"}
-	if err := s.CreatePatient(Clerk(), p); err != nil {
+	if err := s.CreatePatient(edgetest.Clerk(), p); err != nil {
 		tb.Fatalf("create patient: %v", err)
 	}
 	return p

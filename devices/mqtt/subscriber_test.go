@@ -20,6 +20,7 @@ import (
 
 	"github.com/healthpost/healthpost/devices/mqtt"
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 // Proxy relays TCP between the node's subscriber and mosquitto and reads the
@@ -205,7 +206,7 @@ func MustCheckStoredAtAck(t *testing.T, p *Proxy, n *Node) {
 		if id == "" {
 			return
 		}
-		if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id = ?`, id+"/1"); got != 1 {
+		if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id = ?`, id+"/1"); got != 1 {
 			t.Errorf("PUBACK for %s while %d readings committed, want 1", id, got)
 		}
 	}
@@ -238,7 +239,7 @@ func TestSubscriber_AckAfterCommit(t *testing.T) {
 			t.Fatalf("ack %d for %s, want %s (in order)", i, messageID(a), want)
 		}
 	}
-	if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id LIKE 'ext-%' AND patient_id = ?`, pat.ID); got != count {
+	if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id LIKE 'ext-%' AND patient_id = ?`, pat.ID); got != count {
 		t.Fatalf("readings=%d, want %d", got, count)
 	}
 }
@@ -263,7 +264,7 @@ func TestSubscriber_PersistentSession(t *testing.T) {
 	for i := range count {
 		MustWait(t, pub.Publish(mqtt.ReadingsTopic(testNode, d.Name), 1, false, Envelope(fmt.Sprintf("away-%d", i), "", "8480-6", "128", "mm[Hg]")))
 	}
-	if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings`); got != 0 {
+	if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings`); got != 0 {
 		t.Fatalf("readings=%d while the node was away", got)
 	}
 
@@ -271,7 +272,7 @@ func TestSubscriber_PersistentSession(t *testing.T) {
 	// them when it comes back.
 	MustOpenSubscriber(t, n, p.Addr)
 	p.MustWaitAcks(t, count)
-	if got := MustCount(t, n.Raw, `SELECT count(DISTINCT message_id) FROM readings WHERE message_id LIKE 'away-%'`); got != count {
+	if got := edgetest.MustCount(t, n.Raw, `SELECT count(DISTINCT message_id) FROM readings WHERE message_id LIKE 'away-%'`); got != count {
 		t.Fatalf("readings=%d, want %d", got, count)
 	}
 
@@ -315,7 +316,7 @@ func TestSubscriber_FailedCommit(t *testing.T) {
 				t.Fatal("the failed message was acknowledged")
 			}
 		}
-		if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id LIKE 'sfail-%'`); got != 0 {
+		if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id LIKE 'sfail-%'`); got != 0 {
 			t.Fatalf("readings=%d", got)
 		}
 
@@ -324,7 +325,7 @@ func TestSubscriber_FailedCommit(t *testing.T) {
 		if a := p.MustWaitAcks(t, 1); messageID(a[0]) != "sfail-1" {
 			t.Fatalf("redelivered %s, want sfail-1", messageID(a[0]))
 		}
-		if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id = 'sfail-1/1'`); got != 1 {
+		if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id = 'sfail-1/1'`); got != 1 {
 			t.Fatalf("readings=%d, want 1", got)
 		}
 	})
@@ -346,7 +347,7 @@ func TestSubscriber_FailedCommit(t *testing.T) {
 			}
 		}
 		n.Logs.MustWaitFor(t, "so that it sends again")
-		if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id = 'sfail-2/1'`); got != 1 {
+		if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id = 'sfail-2/1'`); got != 1 {
 			t.Fatalf("readings=%d, want 1", got)
 		}
 	})
@@ -367,10 +368,10 @@ func TestSubscriber_BadInputAndStatus(t *testing.T) {
 	MustWait(t, pub.Publish(mqtt.ReadingsTopic(testNode, d.Name), 1, false, []byte("\x00\x01 not json")))
 	MustWait(t, pub.Publish(mqtt.ReadingsTopic(testNode, "Ghost 7"), 1, false, Envelope("g-1", "", "2708-6", "97", "%")))
 	p.MustWaitAcks(t, 2)
-	if got := MustCount(t, n.Raw, `SELECT count(*) FROM readings`); got != 0 {
+	if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings`); got != 0 {
 		t.Fatalf("readings=%d", got)
 	}
-	if got := MustCount(t, n.Raw, `SELECT count(*) FROM device_messages WHERE device_id = ? AND error != ''`, d.ID); got != 1 {
+	if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM device_messages WHERE device_id = ? AND error != ''`, d.ID); got != 1 {
 		t.Fatalf("raw frames kept=%d, want 1", got)
 	}
 	n.Logs.MustWaitFor(t, `"Ghost 7", which is not a registered MQTT device`)
