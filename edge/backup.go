@@ -9,18 +9,35 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Progress receives how many bytes of a backup are written out of an estimate
 // of the total.
 type Progress func(done, total int64)
 
-// Backup writes a consistent copy of the database to dest while the node keeps
-// running. It uses VACUUM INTO on a connection of its own: one read
-// transaction, so the copy is the database as of one commit, and writers go on
-// meanwhile (WAL). The copy is checked with integrity_check and must carry our
-// schema before it is renamed to dest; a failed backup leaves no file at dest.
+// Backup writes a consistent copy of the store's database to dest while the
+// node keeps running (see BackupFile), and records the backup in the audit log.
 func (s *Store) Backup(ctx context.Context, dest string, progress Progress) error {
+	if err := BackupFile(ctx, s.Path, dest, progress); err != nil {
+		return err
+	}
+	ctx = WithActor(ctx, Actor{Kind: ActorSystem, ID: "cli"})
+	return s.write(ctx, func(tx *Tx) error { return tx.audit(ActionBackup, "node", "database", "", "") })
+}
+
+// BackupFile writes a consistent copy of the database at path to dest without
+// opening it as a store, so nothing is migrated or written: a database of an
+// earlier schema is copied as it is (a backup taken before an upgrade). It
+// uses VACUUM INTO on a connection of its own: one read transaction, so the
+// copy is the database as of one commit, and writers go on meanwhile (WAL).
+// The copy is checked with integrity_check and must carry our schema before
+// it is renamed to dest; a failed backup leaves no file at dest.
+func BackupFile(ctx context.Context, path, dest string, progress Progress) error {
+	if _, err := DatabaseFileVersion(ctx, path); err != nil {
+		return err
+	}
 	dest, err := filepath.Abs(dest)
 	if err != nil {
 		return err
@@ -33,7 +50,7 @@ func (s *Store) Backup(ctx context.Context, dest string, progress Progress) erro
 	os.Remove(tmp)
 	defer os.Remove(tmp)
 
-	db, err := sql.Open("sqlite", "file:"+s.Path+"?_pragma=busy_timeout(5000)")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		return fmt.Errorf("open database for backup: %w", err)
 	}
@@ -68,7 +85,11 @@ func (s *Store) Backup(ctx context.Context, dest string, progress Progress) erro
 	close(stop)
 	<-watched
 	if err != nil {
-		return s.classifyWriteError(fmt.Errorf("copy database to %s: %w", tmp, err))
+		if sqliteCode(err) == sqlite3.SQLITE_FULL {
+			return &Error{Code: "backup_disk_full", Message: fmt.Sprintf("the disk of %s is full, so no backup was written", dest),
+				Hint: "use a larger USB stick or free space on it, then back up again", Err: err}
+		}
+		return fmt.Errorf("copy database to %s: %w", tmp, err)
 	}
 	if err := VerifyDatabaseFile(ctx, tmp); err != nil {
 		return fmt.Errorf("check backup: %w", err)
@@ -86,8 +107,38 @@ func (s *Store) Backup(ctx context.Context, dest string, progress Progress) erro
 		fi, _ := os.Stat(dest)
 		progress(fi.Size(), fi.Size())
 	}
-	ctx = WithActor(ctx, Actor{Kind: ActorSystem, ID: "cli"})
-	return s.write(ctx, func(tx *Tx) error { return tx.audit(ActionBackup, "node", "database", "", "") })
+	return nil
+}
+
+// DatabaseFileVersion reads, without writing or migrating, the schema version
+// of the healthpost database at path. A missing file, a file that is not ours
+// and a schema newer than this binary knows are errors.
+func DatabaseFileVersion(ctx context.Context, path string) (int, error) {
+	if _, err := os.Stat(path); err != nil {
+		return 0, &Error{Code: "db_missing", Message: fmt.Sprintf("there is no database at %s", path),
+			Hint: "check --data-dir (HEALTHPOST_DATA_DIR); 'healthpost serve' creates the database on first start", Err: err}
+	}
+	if err := checkDatabaseFile(path); err != nil {
+		return 0, err
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var appID, version int
+	if err := db.QueryRowContext(ctx, `SELECT application_id, user_version FROM pragma_application_id, pragma_user_version`).Scan(&appID, &version); err != nil {
+		return 0, explainOpenError(path, err)
+	}
+	switch {
+	case appID != applicationID:
+		return 0, &Error{Code: "db_foreign", Message: fmt.Sprintf("%s is not a healthpost database", path),
+			Hint: "check --data-dir (HEALTHPOST_DATA_DIR)", Err: ErrForeignDatabase}
+	case version > SchemaVersion():
+		return 0, &Error{Code: "db_too_new", Message: fmt.Sprintf("%s has schema version %d, newer than this healthpost knows (%d)", path, version, SchemaVersion()),
+			Hint: "use the newer healthpost that wrote it", Err: ErrSchemaTooNew}
+	}
+	return version, nil
 }
 
 // VerifyDatabaseFile checks that path is a healthy healthpost database that

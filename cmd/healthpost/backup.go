@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/healthpost/healthpost/edge"
 	"github.com/spf13/cobra"
 )
 
@@ -23,12 +24,7 @@ name, so a file at FILE is always a good backup.`,
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			s, err := a.openStore(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer s.Close(ctx)
+			ctx := operator(cmd.Context())
 			shown := false
 			progress := func(done, total int64) {
 				if a.json || total < 8<<20 {
@@ -37,7 +33,24 @@ name, so a file at FILE is always a good backup.`,
 				shown = true
 				fmt.Fprintf(a.stderr, "\rbacking up: %3d%% (%d of %d MB)", done*100/max(total, 1), done>>20, total>>20)
 			}
-			if err := s.Backup(ctx, args[0], progress); err != nil {
+			// A database of an earlier schema (this binary is an upgrade not
+			// yet started) is copied as it is: a backup never migrates.
+			version, err := edge.DatabaseFileVersion(ctx, cfg.DBPath())
+			if err != nil {
+				return err
+			}
+			current := version == edge.SchemaVersion()
+			if current {
+				s, openErr := a.openStore(ctx, cfg)
+				if openErr != nil {
+					return openErr
+				}
+				defer s.Close(ctx)
+				err = s.Backup(ctx, args[0], progress)
+			} else {
+				err = edge.BackupFile(ctx, cfg.DBPath(), args[0], progress)
+			}
+			if err != nil {
 				return err
 			}
 			if shown {
@@ -45,9 +58,12 @@ name, so a file at FILE is always a good backup.`,
 			}
 			abs, _ := filepath.Abs(args[0])
 			if a.json {
-				return a.printJSON(map[string]any{"backup": abs, "verified": true})
+				return a.printJSON(map[string]any{"backup": abs, "verified": true, "schema_version": version})
 			}
 			fmt.Fprintf(a.stdout, "Backup written and checked: %s\n", abs)
+			if !current {
+				fmt.Fprintf(a.stdout, "The database is at schema version %d and was copied as it is; this healthpost (schema %d) upgrades it when 'healthpost serve' or 'healthpost migrate' next runs.\n", version, edge.SchemaVersion())
+			}
 			return nil
 		},
 	}

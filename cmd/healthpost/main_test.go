@@ -578,3 +578,34 @@ func TestSync_NodeDeliversToHub(t *testing.T) {
 	n.mustRun("sync", "now")
 	h.stop(t)
 }
+
+// A technician who runs a newer healthpost's backup before the upgrade has
+// started gets the database as it was: backup never migrates.
+func TestCLI_BackupOfAnEarlierSchemaDoesNotMigrate(t *testing.T) {
+	n := newNode(t)
+	dbPath := filepath.Join(n.dataDir, edge.DBFileName)
+	old := edge.NewStore(dbPath)
+	old.MaxSchemaVersion = 3
+	if err := old.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	old.Close(context.Background())
+
+	backup := filepath.Join(n.dir, "usb", "before-upgrade.db")
+	os.MkdirAll(filepath.Dir(backup), 0o755)
+	out := n.mustRun("backup", backup)
+	if !strings.Contains(out, "schema version 3") || !strings.Contains(out, "copied as it is") {
+		t.Fatalf("backup of a version-3 database says:\n%s", out)
+	}
+	for _, p := range []string{dbPath, backup} {
+		if v, err := edge.DatabaseFileVersion(context.Background(), p); err != nil || v != 3 {
+			t.Fatalf("%s: schema version %d (%v) after backup, want 3 untouched", p, v, err)
+		}
+	}
+
+	// A missing database is a clear error, not an empty backup.
+	r := n.run("", "backup", filepath.Join(n.dir, "x.db"), "--data-dir", filepath.Join(n.dir, "nowhere"))
+	if r.code == 0 || !strings.Contains(r.stderr, "there is no database") {
+		t.Fatalf("backup without a database: exit %d, %q", r.code, r.stderr)
+	}
+}
