@@ -35,8 +35,12 @@ type Config struct {
 	// File is the config file that was read, or "" for none.
 	File string `toml:"-"`
 	// Sources says where each key's value came from: "default", the file,
-	// "env HEALTHPOST_X" or "flag --x".
+	// "secrets HEALTHPOST_X" (the secrets file), "env HEALTHPOST_X" or
+	// "flag --x".
 	Sources map[string]string `toml:"-"`
+	// SecretsUnreadable names the secrets file beside the config file when
+	// this process may not read it (a command run without sudo).
+	SecretsUnreadable string `toml:"-"`
 }
 
 // FacilityConfig is the facility's identity.
@@ -81,6 +85,10 @@ const (
 	InstalledConfigPath = "/etc/healthpost/healthpost.toml"
 	InstalledDataDir    = "/var/lib/healthpost"
 	LocalConfigPath     = "healthpost.toml"
+	// SecretsFileName is the file beside the config file that holds secrets
+	// as HEALTHPOST_X=value lines, readable by root only (the package makes
+	// /etc/healthpost/secrets.env; systemd reads it with EnvironmentFile=).
+	SecretsFileName = "secrets.env"
 	LocalDataDir        = "healthpost-data"
 	EnvPrefix           = "HEALTHPOST_"
 )
@@ -172,19 +180,45 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 	for _, f := range fields {
 		byEnv[f.env] = f
 	}
-	for _, kv := range opts.Env {
-		name, val, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, EnvPrefix) || name == EnvPrefix+"CONFIG" {
-			continue
+	// setVars applies HEALTHPOST_* variables; from names where they came from
+	// in the message of an unknown one, label in Sources and other messages.
+	setVars := func(vars []string, from, label string) error {
+		for _, kv := range vars {
+			name, val, _ := strings.Cut(kv, "=")
+			if !strings.HasPrefix(name, EnvPrefix) || name == EnvPrefix+"CONFIG" {
+				continue
+			}
+			f, ok := byEnv[name]
+			if !ok {
+				return &ConfigError{Source: from, Key: name, Problem: "unknown variable; known ones are " + strings.Join(envNames(fields), ", ")}
+			}
+			if err := f.set(val); err != nil {
+				return &ConfigError{Source: label + " " + name, Key: f.key, Problem: err.Error()}
+			}
+			cfg.Sources[f.key] = label + " " + name
 		}
-		f, ok := byEnv[name]
-		if !ok {
-			return nil, &ConfigError{Source: "environment", Key: name, Problem: "unknown variable; known ones are " + strings.Join(envNames(fields), ", ")}
+		return nil
+	}
+	// The secrets file beside the config file: what the service gets through
+	// systemd's EnvironmentFile=, so that a command typed by hand (sudo
+	// healthpost sync now) sees the same token. The environment still wins.
+	if path != "" {
+		secrets := filepath.Join(filepath.Dir(path), SecretsFileName)
+		vars, err := readSecretsFile(secrets)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case errors.Is(err, os.ErrPermission):
+			cfg.SecretsUnreadable = secrets
+		case err != nil:
+			return nil, &ConfigError{Source: secrets, Problem: err.Error()}
+		default:
+			if err := setVars(vars, secrets, "secrets"); err != nil {
+				return nil, err
+			}
 		}
-		if err := f.set(val); err != nil {
-			return nil, &ConfigError{Source: "env " + name, Key: f.key, Problem: err.Error()}
-		}
-		cfg.Sources[f.key] = "env " + name
+	}
+	if err := setVars(opts.Env, "environment", "env"); err != nil {
+		return nil, err
 	}
 	for _, fv := range opts.Flags {
 		f, ok := fieldByKey(fields, fv.Key)
@@ -445,4 +479,33 @@ func envValue(env []string, name string) string {
 		}
 	}
 	return ""
+}
+
+// readSecretsFile reads VARIABLE=value lines as systemd's EnvironmentFile=
+// does for the simple cases the package's secrets file holds: blank lines and
+// lines starting with # or ; are skipped, "export " is allowed, and a value in
+// matching single or double quotes loses them.
+func readSecretsFile(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var vars []string
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		name, val, ok := strings.Cut(line, "=")
+		name, val = strings.TrimSpace(name), strings.TrimSpace(val)
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			return nil, fmt.Errorf("line %d is not VARIABLE=value", i+1)
+		}
+		if len(val) >= 2 && (val[0] == '"' || val[0] == '\'') && val[len(val)-1] == val[0] {
+			val = val[1 : len(val)-1]
+		}
+		vars = append(vars, name+"="+val)
+	}
+	return vars, nil
 }

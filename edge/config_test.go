@@ -113,3 +113,40 @@ func TestLoadConfig_Errors(t *testing.T) {
 		}
 	})
 }
+
+// A command typed by hand reads the service's secrets file, as systemd's
+// EnvironmentFile= gives it to the service, and the environment still wins.
+func TestLoadConfig_SecretsFileBesideConfig(t *testing.T) {
+	path := writeConfig(t, "[upstream]\nurl = \"https://hub.district.example/fhir\"\n")
+	secrets := filepath.Join(filepath.Dir(path), edge.SecretsFileName)
+	write := func(body string) {
+		if err := os.WriteFile(secrets, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("# the hub's token\n\nexport HEALTHPOST_UPSTREAM_TOKEN=\"tok-from-file\"\n;HEALTHPOST_MQTT_PASSWORD=commented\nHEALTHPOST_MQTT_PASSWORD='broker pass'\n")
+	cfg, err := edge.LoadConfig(edge.LoadOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Upstream.Token != "tok-from-file" || cfg.Sources["upstream.token"] != "secrets HEALTHPOST_UPSTREAM_TOKEN" {
+		t.Fatalf("token %q from %q", cfg.Upstream.Token, cfg.Sources["upstream.token"])
+	}
+	if cfg.MQTT.Password != "broker pass" {
+		t.Fatalf("mqtt password %q: quotes not removed or commented line read", cfg.MQTT.Password)
+	}
+	cfg, err = edge.LoadConfig(edge.LoadOptions{Path: path, Env: []string{"HEALTHPOST_UPSTREAM_TOKEN=tok-from-env"}})
+	if err != nil || cfg.Upstream.Token != "tok-from-env" {
+		t.Fatalf("environment does not win over the secrets file: %q, %v", cfg.Upstream.Token, err)
+	}
+
+	// Ensure a bad secrets file stops loading with a message naming it.
+	for _, body := range []string{"HEALTHPOST_UPSTREAM_TOKN=x\n", "just a token\n"} {
+		write(body)
+		_, err := edge.LoadConfig(edge.LoadOptions{Path: path})
+		var ce *edge.ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), secrets) {
+			t.Fatalf("secrets file %q: error %v, want a ConfigError naming %s", body, err, secrets)
+		}
+	}
+}

@@ -223,6 +223,9 @@ respected unless --ignore-limits.`,
 				if cfg.Upstream.URL == "" {
 					return &exitError{code: 1, err: errors.New("no upstream configured; set upstream.url (and upstream.token) in the config, e.g. HEALTHPOST_UPSTREAM_URL=https://hub.district.example/fhir")}
 				}
+				if cfg.Upstream.Token == "" && cfg.SecretsUnreadable != "" {
+					fmt.Fprintf(a.stderr, "Cannot read %s, where the hub's token is kept; run this command with sudo.\n", cfg.SecretsUnreadable)
+				}
 				m, err := syncMapper(s, cfg)
 				if err != nil {
 					return err
