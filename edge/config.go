@@ -89,8 +89,8 @@ const (
 	// as HEALTHPOST_X=value lines, readable by root only (the package makes
 	// /etc/healthpost/secrets.env; systemd reads it with EnvironmentFile=).
 	SecretsFileName = "secrets.env"
-	LocalDataDir        = "healthpost-data"
-	EnvPrefix           = "HEALTHPOST_"
+	LocalDataDir    = "healthpost-data"
+	EnvPrefix       = "HEALTHPOST_"
 )
 
 // Installed reports whether this binary runs as installed by the package.
