@@ -19,8 +19,9 @@ import (
 const chromiumPath = "/usr/bin/chromium"
 
 // MustBrowser starts headless Chromium with a new profile, sized like a
-// small Android phone (360 px wide), and accepts confirm() dialogs.
-func MustBrowser(t *testing.T) context.Context {
+// small Android phone (360 px wide), and accepts confirm() dialogs; extra
+// options add command-line flags.
+func MustBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("Chromium is needed for the browser tests (apt-get install chromium; .ci/run does it): %v", err)
@@ -38,6 +39,7 @@ func MustBrowser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(360, 780),
 	}
+	opts = append(opts, extra...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)

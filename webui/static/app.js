@@ -67,6 +67,49 @@
     }, 10000);
   }
 
+  // An ABHA card's QR code by the tablet's camera, where the browser allows
+  // it: the camera needs a secure context (https, or the node's own screen)
+  // and BarcodeDetector (Chrome on Android). Elsewhere the page says why and
+  // the scanner field stays the way in.
+  var cam = document.getElementById("qr-camera");
+  if (cam) {
+    var qrInput = document.getElementById("qr");
+    var camFailed = document.getElementById("qr-camera-failed");
+    if (window.isSecureContext && "BarcodeDetector" in window && navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
+      cam.hidden = false;
+      cam.addEventListener("click", function () {
+        var video = document.getElementById("qr-video");
+        var detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+        camFailed.hidden = true;
+        navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } }).then(function (stream) {
+          var until = Date.now() + 60000;
+          var stop = function () {
+            stream.getTracks().forEach(function (tr) { tr.stop(); });
+            video.hidden = true;
+          };
+          var look = function () {
+            if (Date.now() > until) { stop(); camFailed.hidden = false; return; }
+            detector.detect(video).then(function (codes) {
+              if (codes.length > 0 && codes[0].rawValue) {
+                stop();
+                qrInput.value = codes[0].rawValue;
+                qrInput.form.submit();
+                return;
+              }
+              requestAnimationFrame(look);
+            }, function () { requestAnimationFrame(look); });
+          };
+          video.srcObject = stream;
+          video.hidden = false;
+          video.play();
+          look();
+        }, function () { camFailed.hidden = false; });
+      });
+    } else {
+      document.getElementById("qr-camera-off").hidden = false;
+    }
+  }
+
   // Live readings of a bound device, by server-sent events.
   var live = document.getElementById("live");
   if (live && live.getAttribute("data-src") && window.EventSource) {
