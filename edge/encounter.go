@@ -19,8 +19,9 @@ const (
 	EncounterFollowUp     = "follow-up"
 )
 
-// Encounter statuses. A final encounter is corrected by an amendment, never
-// edited in place.
+// Encounter statuses. A final encounter is corrected by an amendment
+// (AmendEncounter), never edited in place; an amended one has version 2 or
+// later.
 const (
 	EncounterDraft     = "draft"
 	EncounterFinal     = "final"
@@ -161,10 +162,17 @@ func (s *Store) CreateEncounter(ctx context.Context, e *Encounter) error {
 		if err := tx.audit(ActionEncounterCreate, "encounter", e.ID, e.PatientID, "status="+e.Status); err != nil {
 			return err
 		}
-		if e.Status == EncounterFinal {
-			return appendEncounterOutbox(tx, e)
+		if e.Status != EncounterFinal {
+			return nil
 		}
-		return nil
+		saved, err := readEncounter(ctx, tx, e.ID)
+		if err != nil {
+			return err
+		}
+		if err := snapshotEncounter(tx, &saved, ""); err != nil {
+			return err
+		}
+		return appendEncounterOutbox(tx, e)
 	})
 }
 
@@ -264,7 +272,8 @@ func appendEncounterOutbox(tx *Tx, e *Encounter) error {
 	return nil
 }
 
-// FinalizeEncounter closes a draft encounter and queues its documents.
+// FinalizeEncounter closes a draft encounter, keeps it as version 1 and
+// queues its documents.
 func (s *Store) FinalizeEncounter(ctx context.Context, id string) error {
 	return s.write(ctx, func(tx *Tx) error {
 		if tx.actor.Kind == "" {
@@ -277,16 +286,29 @@ func (s *Store) FinalizeEncounter(ctx context.Context, id string) error {
 		if e.Status != EncounterDraft {
 			return fmt.Errorf("encounter %s is %s; only a draft can be finalized", id, e.Status)
 		}
-		if _, err := tx.exec(`UPDATE encounters SET status = 'final', ended_at = coalesce(ended_at, ?),
-			updated_at = ? WHERE id = ?`, tx.Now(), tx.Now(), id); err != nil {
-			return fmt.Errorf("finalize encounter: %w", err)
-		}
-		e.Status = EncounterFinal
-		if err := tx.audit(ActionEncounterFinal, "encounter", id, e.PatientID, ""); err != nil {
-			return err
-		}
-		return appendEncounterOutbox(tx, &e)
+		_, err = finalizeEncounter(ctx, tx, &e)
+		return err
 	})
+}
+
+// finalizeEncounter closes the draft e in tx, audits it, keeps the snapshot
+// of version 1 and adds the outbox rows; it returns the encounter as stored.
+func finalizeEncounter(ctx context.Context, tx *Tx, e *Encounter) (Encounter, error) {
+	if _, err := tx.exec(`UPDATE encounters SET status = 'final', ended_at = coalesce(ended_at, ?),
+		updated_at = ? WHERE id = ?`, tx.Now(), tx.Now(), e.ID); err != nil {
+		return Encounter{}, fmt.Errorf("finalize encounter: %w", err)
+	}
+	if err := tx.audit(ActionEncounterFinal, "encounter", e.ID, e.PatientID, ""); err != nil {
+		return Encounter{}, err
+	}
+	saved, err := readEncounter(ctx, tx, e.ID)
+	if err != nil {
+		return Encounter{}, err
+	}
+	if err := snapshotEncounter(tx, &saved, ""); err != nil {
+		return Encounter{}, err
+	}
+	return saved, appendEncounterOutbox(tx, &saved)
 }
 
 // Encounter reads one encounter with its parts, and audits the read.

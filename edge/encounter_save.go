@@ -12,9 +12,9 @@ const ActionEncounterUpdate = "encounter.update"
 // draft (e.ID empty) or replaces a draft's complaint, notes, typed
 // observations, diagnoses and prescriptions; attaches the patient's device
 // observations listed in attach (readings taken during the visit); and with
-// finalize closes the encounter and adds its outbox rows, as
-// FinalizeEncounter does. A final encounter cannot be saved again: it is
-// corrected by an amendment.
+// finalize closes the encounter, keeps it as version 1 and adds its outbox
+// rows, as FinalizeEncounter does. A final encounter cannot be saved again:
+// it is corrected by an amendment (AmendEncounter).
 func (s *Store) SaveEncounter(ctx context.Context, e *Encounter, attach []string, finalize bool) error {
 	e.Status = EncounterDraft
 	if err := e.Validate(); err != nil {
@@ -37,29 +37,18 @@ func (s *Store) SaveEncounter(ctx context.Context, e *Encounter, attach []string
 		} else if err := updateDraft(ctx, tx, e); err != nil {
 			return err
 		}
-		for _, id := range attach {
-			// Only the patient's own device observations not yet in a visit.
-			if _, err := tx.exec(`UPDATE observations SET encounter_id = ? WHERE id = ? AND patient_id = ?
-				AND encounter_id IS NULL AND source = 'device'`, e.ID, id, e.PatientID); err != nil {
-				return fmt.Errorf("attach observation: %w", err)
-			}
+		if err := attachObservations(tx, e.ID, e.PatientID, attach); err != nil {
+			return err
 		}
 		if !finalize {
 			return nil
 		}
-		if _, err := tx.exec(`UPDATE encounters SET status = 'final', ended_at = coalesce(ended_at, ?), updated_at = ?
-			WHERE id = ?`, tx.Now(), tx.Now(), e.ID); err != nil {
-			return fmt.Errorf("finalize encounter: %w", err)
-		}
-		if err := tx.audit(ActionEncounterFinal, "encounter", e.ID, e.PatientID, ""); err != nil {
-			return err
-		}
-		saved, err := readEncounter(ctx, tx, e.ID)
+		saved, err := finalizeEncounter(ctx, tx, e)
 		if err != nil {
 			return err
 		}
 		*e = saved
-		return appendEncounterOutbox(tx, e)
+		return nil
 	})
 }
 
