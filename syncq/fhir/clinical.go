@@ -39,15 +39,39 @@ func (b *builder) complaint() (*reference, error) {
 	}
 	u := nameUUID("Condition", "complaint", e.ID)
 	r := b.addClinical(u, &condition{
-		ResourceType: "Condition",
-		ID:           u,
-		Meta:         profiles(profileCondition),
-		Code:         codeableConcept{Text: c},
-		Subject:      &b.patient,
-		Encounter:    b.enc,
-		Recorder:     b.practitioner,
+		ResourceType:       "Condition",
+		ID:                 u,
+		Meta:               profiles(profileCondition),
+		VerificationStatus: b.conditionVerification(),
+		Code:               codeableConcept{Text: c},
+		Subject:            &b.patient,
+		Encounter:          b.enc,
+		Recorder:           b.practitioner,
 	})
 	return &r, nil
+}
+
+// withdrawn reports whether the document is sent as entered-in-error (a
+// retracted document, or a cancelled encounter): its entries say so too,
+// so that a reader of any one resource does not take it as valid.
+func (b *builder) withdrawn() bool { return b.status == "entered-in-error" }
+
+// entryStatus is the status of an Observation or MedicationRequest: the
+// usual one, or entered-in-error in a withdrawn document.
+func (b *builder) entryStatus(usual string) string {
+	if b.withdrawn() {
+		return "entered-in-error"
+	}
+	return usual
+}
+
+// conditionVerification is a Condition's verificationStatus: none is
+// recorded, except entered-in-error in a withdrawn document.
+func (b *builder) conditionVerification() *codeableConcept {
+	if !b.withdrawn() {
+		return nil
+	}
+	return codePtr(verificationEnteredInError)
 }
 
 // diagnoses adds each coded diagnosis as a Condition with category
@@ -79,14 +103,15 @@ func (b *builder) diagnoses() ([]reference, error) {
 		}
 		u := nameUUID("Condition", d.ID)
 		refs = append(refs, b.addClinical(u, &condition{
-			ResourceType: "Condition",
-			ID:           u,
-			Meta:         profiles(profileCondition),
-			Category:     []codeableConcept{concept(categoryEncounterDiagnos)},
-			Code:         concept(coding{system, d.Code, display}),
-			Subject:      &b.patient,
-			Encounter:    b.enc,
-			Recorder:     b.practitioner,
+			ResourceType:       "Condition",
+			ID:                 u,
+			Meta:               profiles(profileCondition),
+			VerificationStatus: b.conditionVerification(),
+			Category:           []codeableConcept{concept(categoryEncounterDiagnos)},
+			Code:               concept(coding{system, d.Code, display}),
+			Subject:            &b.patient,
+			Encounter:          b.enc,
+			Recorder:           b.practitioner,
 		}))
 	}
 	return refs, nil
@@ -195,7 +220,7 @@ func (b *builder) baseObservation(field string, o *edge.Observation, id string, 
 		ResourceType:      "Observation",
 		ID:                id,
 		Meta:              profiles(p...),
-		Status:            "final",
+		Status:            b.entryStatus("final"),
 		Subject:           &b.patient,
 		Encounter:         b.enc,
 		EffectiveDateTime: eff,
@@ -330,7 +355,7 @@ func (b *builder) medicationRequests() ([]reference, error) {
 			ResourceType:              "MedicationRequest",
 			ID:                        u,
 			Meta:                      profiles(profileMedicationRequest),
-			Status:                    "active",
+			Status:                    b.entryStatus("active"),
 			Intent:                    "order",
 			MedicationCodeableConcept: codeableConcept{Text: med},
 			Subject:                   &b.patient,
@@ -353,7 +378,7 @@ func (b *builder) notes() (*reference, error) {
 		return nil, err
 	}
 	status := "current"
-	if b.status == "entered-in-error" {
+	if b.withdrawn() {
 		status = "entered-in-error"
 	}
 	u := nameUUID("DocumentReference", "notes", e.ID)

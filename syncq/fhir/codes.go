@@ -48,6 +48,7 @@ const (
 	systemCondCategory  = "http://terminology.hl7.org/CodeSystem/condition-category"
 	systemActCode       = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 	systemConfidential  = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+	systemCondVerStatus = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 	urlDataAbsentReason = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 )
 
@@ -116,6 +117,9 @@ var (
 	categoryEncounterDiagnos = coding{systemCondCategory, "encounter-diagnosis", "Encounter Diagnosis"}
 	classAmbulatory          = coding{systemActCode, "AMB", "ambulatory"}
 	securityVeryRestricted   = coding{systemConfidential, "V", "very restricted"}
+	// verificationEnteredInError marks the Conditions of a withdrawn
+	// document (FHIR R4 condition-ver-status).
+	verificationEnteredInError = coding{systemCondVerStatus, "entered-in-error", "Entered in Error"}
 )
 
 // WellnessRecord fixes Composition.type.text and slices its sections by

@@ -45,7 +45,11 @@
 // Composition.identifier are UUIDv5 names of that identity, so a retry of the
 // same row, and a later amendment of the same encounter, carry the same
 // identifiers; an amendment bumps meta.versionId and sets Composition.status
-// to "amended". Every other resource's id is a UUIDv5 of the node id of the
+// to "amended". When an amendment removes everything a document held (the
+// last drug line, the last measurement), the document is withdrawn rather
+// than dropped: it goes out once more at the new version with the content it
+// last had, Composition.status "entered-in-error" and every entry marked so
+// (DocumentInput.Retracted). Every other resource's id is a UUIDv5 of the node id of the
 // record it comes from, so the same patient, practitioner or observation has
 // the same id in every document.
 package fhir

@@ -45,7 +45,9 @@ var (
 	// ErrNotFinal: the encounter is still a draft.
 	ErrNotFinal = errors.New("record is not final")
 	// ErrEmptyDocument: the record holds nothing the document's profile
-	// can carry (every profile needs at least one section entry).
+	// can carry (every profile needs at least one section entry). For an
+	// amended encounter the caller may retract the document instead
+	// (DocumentInput.Retracted).
 	ErrEmptyDocument = errors.New("nothing to put in the document")
 	// ErrMissing: a value the IG requires is empty (facility HFR ID or
 	// name, a time, an id, a diagnosis display).
@@ -90,8 +92,20 @@ type DocumentInput struct {
 	Practitioner *edge.User
 
 	// Encounter is the record of an EntityEncounter row, with its
-	// observations, diagnoses and prescriptions, at Item.EntityVersion.
+	// observations, diagnoses and prescriptions, at Item.EntityVersion
+	// (or, when Retracted, at the last earlier version that had content
+	// for the row's document kind).
 	Encounter *edge.Encounter
+	// Retracted says an amendment (version Item.EntityVersion) removed
+	// everything this document held: every prescription line, every
+	// measurement. The document is then sent once more at the new version,
+	// built from the last version that had content (Encounter), with
+	// Composition.status entered-in-error and its entries marked the same
+	// way: FHIR R4 defines that status as an amendment which marks the
+	// whole series as not valid. The content goes along because every
+	// profile requires at least one section entry; there is no conformant
+	// empty document.
+	Retracted bool
 	// Observation is the record of an EntityObservation row.
 	Observation *edge.Observation
 
@@ -195,7 +209,7 @@ func BuildDocument(in DocumentInput) (Document, error) {
 	switch {
 	case in.Item.Entity == EntityEncounter && in.Encounter != nil && in.Observation == nil:
 		comp, err = b.encounterDocument()
-	case in.Item.Entity == EntityObservation && in.Observation != nil && in.Encounter == nil:
+	case in.Item.Entity == EntityObservation && in.Observation != nil && in.Encounter == nil && !in.Retracted:
 		comp, err = b.readingDocument()
 	case in.Item.Entity != EntityEncounter && in.Item.Entity != EntityObservation:
 		err = fmt.Errorf("outbox.entity: %w", ErrUnsupportedDocument)
@@ -275,6 +289,11 @@ func (b *builder) encounterDocument() (*composition, error) {
 		return nil, fmt.Errorf("encounter.patient_id: %w", ErrInconsistentInput)
 	}
 	switch {
+	case b.in.Retracted:
+		// The content of an earlier version, withdrawn at this one.
+		if e.Version >= b.version {
+			return nil, fmt.Errorf("encounter.version: %w", ErrInconsistentInput)
+		}
 	case e.Version > b.version:
 		return nil, fmt.Errorf("encounter.version: %w", ErrStaleVersion)
 	case e.Version != b.version:
@@ -290,7 +309,10 @@ func (b *builder) encounterDocument() (*composition, error) {
 	switch e.Status {
 	case edge.EncounterFinal, edge.EncounterAmended:
 		b.status = "final"
-		if e.Status == edge.EncounterAmended || b.version > 1 {
+		switch {
+		case b.in.Retracted:
+			b.status = "entered-in-error"
+		case e.Status == edge.EncounterAmended || b.version > 1:
 			b.status = "amended"
 		}
 	case edge.EncounterCancelled:

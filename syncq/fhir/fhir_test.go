@@ -40,6 +40,9 @@ func documentCases() []documentCase {
 		{"immunization", immunizationInput, "StructureDefinition-ImmunizationRecord.json", true},
 		{"opconsult-amended", func() fhir.DocumentInput { return amendedInput(edge.DocOPConsult) }, "StructureDefinition-OPConsultRecord.json", false},
 		{"prescription-amended", func() fhir.DocumentInput { return amendedInput(edge.DocPrescription) }, "StructureDefinition-PrescriptionRecord.json", true},
+		{"prescription-retracted", func() fhir.DocumentInput { return retractedInput(edge.DocPrescription) }, "StructureDefinition-PrescriptionRecord.json", true},
+		{"wellness-retracted", func() fhir.DocumentInput { return retractedInput(edge.DocWellness) }, "StructureDefinition-WellnessRecord.json", false},
+		{"opconsult-retracted", func() fhir.DocumentInput { return retractedInput(edge.DocOPConsult) }, "StructureDefinition-OPConsultRecord.json", false},
 		{"opconsult-no-abha", func() fhir.DocumentInput {
 			in := encounterInput(edge.DocOPConsult)
 			in.Patient.ABHANumber, in.Patient.ABHAAddress = "", ""
@@ -222,6 +225,44 @@ func TestBuildDocument_Identity(t *testing.T) {
 			}
 			if g, w := str(b2, "timestamp"), "2025-03-15T09:05:00.000+05:30"; g != w {
 				t.Fatalf("%s: v2 timestamp=%q, want the amendment's commit time %q", kind, g, w)
+			}
+		}
+	})
+
+	// Ensure a document an amendment emptied is withdrawn as a new
+	// version of the same document: same identity, the amendment's version
+	// and time, Composition and every entry entered-in-error.
+	t.Run("RetractionKeepsIdentity", func(t *testing.T) {
+		for _, kind := range []string{edge.DocOPConsult, edge.DocPrescription, edge.DocWellness} {
+			v1 := MustBuild(t, encounterInput(kind))
+			r := MustBuild(t, retractedInput(kind))
+			if r.Identifier != v1.Identifier || r.BundleID != v1.BundleID {
+				t.Fatalf("%s: retraction identity %v %s, want %v %s", kind, r.Identifier, r.BundleID, v1.Identifier, v1.BundleID)
+			}
+			if g, w := r.VersionID+"/"+r.Status, "2/entered-in-error"; g != w {
+				t.Fatalf("%s: retraction version/status=%s, want %s", kind, g, w)
+			}
+			b := MustDecode(t, r.JSON)
+			if g, w := str(b, "timestamp"), "2025-03-15T09:05:00.000+05:30"; g != w {
+				t.Fatalf("%s: timestamp=%q, want the amendment's commit time %q", kind, g, w)
+			}
+			entries := 0
+			for _, typ := range []string{"Observation", "MedicationRequest", "DocumentReference"} {
+				for _, res := range resources(b, typ) {
+					entries++
+					if g := str(res, "status"); g != "entered-in-error" {
+						t.Fatalf("%s: %s %s status=%q, want entered-in-error", kind, typ, str(res, "id"), g)
+					}
+				}
+			}
+			for _, res := range resources(b, "Condition") {
+				entries++
+				if g := str(res, "verificationStatus", "coding", "code"); g != "entered-in-error" {
+					t.Fatalf("%s: Condition %s verificationStatus=%q, want entered-in-error", kind, str(res, "id"), g)
+				}
+			}
+			if entries == 0 {
+				t.Fatalf("%s: the retraction carries no entries", kind)
 			}
 		}
 	})
@@ -495,6 +536,22 @@ func TestBuildDocument_Errors(t *testing.T) {
 		}, fhir.ErrEmptyDocument},
 		{"DrugWithoutName", func(in *fhir.DocumentInput) { in.Encounter.Prescriptions[1].Drug = "" }, fhir.ErrMissing},
 		{"ObservationWithoutID", func(in *fhir.DocumentInput) { in.Encounter.Observations[0].ID = "" }, fhir.ErrMissing},
+		// A retraction carries an earlier version's content, never the
+		// version it is sent as (or a later one).
+		{"RetractedSameVersion", func(in *fhir.DocumentInput) { in.Retracted = true }, fhir.ErrInconsistentInput},
+		{"RetractedDraft", func(in *fhir.DocumentInput) {
+			in.Item = outboxItem(edge.DocOPConsult, "encounter", encounterID, 2, at(11, 0, 0))
+			in.Retracted, in.Encounter.Status = true, edge.EncounterDraft
+		}, fhir.ErrNotFinal},
+		{"RetractedReading", func(in *fhir.DocumentInput) {
+			r := readingInput()
+			r.Retracted = true
+			*in = r
+		}, fhir.ErrInconsistentInput},
+		{"RetractedEmpty", func(in *fhir.DocumentInput) {
+			in.Item = outboxItem(edge.DocPrescription, "encounter", encounterID, 2, at(11, 0, 0))
+			in.Retracted, in.Encounter.Prescriptions = true, nil
+		}, fhir.ErrEmptyDocument},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -149,6 +149,17 @@ func amendedInput(doc string) fhir.DocumentInput {
 	return in
 }
 
+// retractedInput is the document kind doc of the fixture encounter
+// withdrawn at version 2: the amendment removed everything the document
+// held (every drug line, every measurement), so version 1's content goes
+// out once more, marked entered-in-error, at version 2.
+func retractedInput(doc string) fhir.DocumentInput {
+	in := encounterInput(doc)
+	in.Item = outboxItem(doc, fhir.EntityEncounter, in.Encounter.ID, 2, time.Date(2025, 3, 15, 9, 5, 0, 0, ist))
+	in.Retracted = true
+	return in
+}
+
 // readingInput is a device reading bound to the patient outside any
 // encounter: an SpO2 from the oximeter.
 func readingInput() fhir.DocumentInput {

@@ -182,14 +182,15 @@ type encounterDiagnosis struct {
 }
 
 type condition struct {
-	ResourceType string            `json:"resourceType"`
-	ID           string            `json:"id"`
-	Meta         *meta             `json:"meta"`
-	Category     []codeableConcept `json:"category,omitempty"`
-	Code         codeableConcept   `json:"code"`
-	Subject      *reference        `json:"subject"`
-	Encounter    *reference        `json:"encounter,omitempty"`
-	Recorder     *reference        `json:"recorder,omitempty"`
+	ResourceType       string            `json:"resourceType"`
+	ID                 string            `json:"id"`
+	Meta               *meta             `json:"meta"`
+	VerificationStatus *codeableConcept  `json:"verificationStatus,omitempty"`
+	Category           []codeableConcept `json:"category,omitempty"`
+	Code               codeableConcept   `json:"code"`
+	Subject            *reference        `json:"subject"`
+	Encounter          *reference        `json:"encounter,omitempty"`
+	Recorder           *reference        `json:"recorder,omitempty"`
 }
 
 type observation struct {
