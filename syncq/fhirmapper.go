@@ -29,7 +29,10 @@ func NewFHIRMapper(s *edge.Store, f edge.FacilityConfig) (*FHIRMapper, error) {
 	return &FHIRMapper{Store: s, Facility: f}, nil
 }
 
-// Document builds the Bundle for one outbox row. Errors that no retry can
+// Document builds the Bundle for one outbox row. An encounter row is built
+// from the version the row names (edge.Store.EncounterVersion), never from
+// the encounter as it is now, so a row still pending when the visit is
+// amended again is sent with its own content. Errors that no retry can
 // cure (a record that does not map) wrap ErrUnmappable; store errors do not.
 func (m *FHIRMapper) Document(ctx context.Context, item edge.OutboxItem) (string, []byte, error) {
 	if _, err := edge.ActorFrom(ctx); err != nil {
@@ -39,18 +42,14 @@ func (m *FHIRMapper) Document(ctx context.Context, item edge.OutboxItem) (string
 	patientID := item.PatientID
 	switch item.Entity {
 	case fhir.EntityEncounter:
-		e, err := m.Store.Encounter(ctx, item.EntityID)
+		e, err := m.Store.EncounterVersion(ctx, item.EntityID, item.EntityVersion)
 		if err != nil {
 			return "", nil, err
 		}
-		in.Encounter, patientID = &e, e.PatientID
-		if e.PractitionerID != "" {
-			u, err := m.Store.UserByID(ctx, e.PractitionerID)
-			if err != nil {
-				return "", nil, err
-			}
-			in.Practitioner = &u
+		if err := m.setEncounter(ctx, &in, &e); err != nil {
+			return "", nil, err
 		}
+		patientID = e.PatientID
 	case fhir.EntityObservation:
 		o, pid, err := m.Store.Observation(ctx, item.EntityID)
 		if err != nil {
@@ -71,8 +70,55 @@ func (m *FHIRMapper) Document(ctx context.Context, item edge.OutboxItem) (string
 	}
 	in.Patient = p
 	doc, err := fhir.BuildDocument(in)
+	if errors.Is(err, fhir.ErrEmptyDocument) && in.Encounter != nil && item.EntityVersion > 1 {
+		return m.retract(ctx, in, err)
+	}
 	if err != nil {
 		return "", nil, errors.Join(ErrUnmappable, err)
 	}
 	return doc.BundleID, doc.JSON, nil
+}
+
+// setEncounter puts encounter e and its practitioner into in.
+func (m *FHIRMapper) setEncounter(ctx context.Context, in *fhir.DocumentInput, e *edge.Encounter) error {
+	in.Encounter, in.Practitioner = e, nil
+	if e.PractitionerID == "" {
+		return nil
+	}
+	u, err := m.Store.UserByID(ctx, e.PractitionerID)
+	if err != nil {
+		return err
+	}
+	in.Practitioner = &u
+	return nil
+}
+
+// retract builds the row of an amendment that left nothing for its
+// document kind: the content of the last earlier version that had some,
+// withdrawn at the row's version (fhir.DocumentInput.Retracted). When no
+// earlier version had any (the document was never sent), the row is
+// unmappable with the original error, as that version's row was.
+func (m *FHIRMapper) retract(ctx context.Context, in fhir.DocumentInput, empty error) (string, []byte, error) {
+	in.Retracted = true
+	for v := in.Item.EntityVersion - 1; v >= 1; v-- {
+		e, err := m.Store.EncounterVersion(ctx, in.Item.EntityID, v)
+		if errors.Is(err, edge.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		if err := m.setEncounter(ctx, &in, &e); err != nil {
+			return "", nil, err
+		}
+		doc, err := fhir.BuildDocument(in)
+		if errors.Is(err, fhir.ErrEmptyDocument) {
+			continue
+		}
+		if err != nil {
+			return "", nil, errors.Join(ErrUnmappable, err)
+		}
+		return doc.BundleID, doc.JSON, nil
+	}
+	return "", nil, errors.Join(ErrUnmappable, empty)
 }

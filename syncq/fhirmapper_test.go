@@ -1,0 +1,299 @@
+package syncq_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
+	"github.com/healthpost/healthpost/syncq"
+	"github.com/healthpost/healthpost/syncq/fhir"
+)
+
+func testFacility() edge.FacilityConfig {
+	return edge.FacilityConfig{Name: "PHC Rampur", HFRID: "IN0910034387", District: "Sitapur", State: "Uttar Pradesh"}
+}
+
+// visitV1 is a final OPD visit with a temperature and a prescription.
+func visitV1(patientID string) *edge.Encounter {
+	return &edge.Encounter{PatientID: patientID, Type: edge.EncounterOPD, Status: edge.EncounterFinal, Complaint: "fever for 3 days",
+		Observations:  []edge.Observation{{LOINC: "8310-5", Value: 38.4, Unit: "Cel"}},
+		Diagnoses:     []edge.Diagnosis{{Code: "A01.0", Display: "Typhoid fever"}},
+		Prescriptions: []edge.Prescription{{Drug: "Paracetamol", Strength: "500 mg", Dose: "1 tablet", Frequency: "TDS", DurationDays: 3}}}
+}
+
+// visitV2 corrects visitV1: another complaint and diagnosis, and the
+// prescription removed (it was for another patient).
+func visitV2(e *edge.Encounter) *edge.Encounter {
+	return &edge.Encounter{ID: e.ID, PatientID: e.PatientID, Type: e.Type, Complaint: "fever for 5 days",
+		Observations: []edge.Observation{{LOINC: "8310-5", Value: 38.9, Unit: "Cel"}},
+		Diagnoses:    []edge.Diagnosis{{Code: "A09", Display: "Infectious gastroenteritis and colitis"}}}
+}
+
+// bundleFacts is what the tests read from a document Bundle.
+type bundleFacts struct {
+	ID, Status, VersionID, Timestamp string
+	Complaint                        string   // the chief complaint Condition's text
+	Drugs                            []string // MedicationRequest texts
+	RxStatus                         []string
+}
+
+func MustReadBundle(tb testing.TB, body []byte) bundleFacts {
+	tb.Helper()
+	var b struct {
+		ID        string `json:"id"`
+		Timestamp string `json:"timestamp"`
+		Meta      struct {
+			VersionID string `json:"versionId"`
+		} `json:"meta"`
+		Entry []struct {
+			Resource struct {
+				ResourceType string `json:"resourceType"`
+				ID           string `json:"id"`
+				Status       string `json:"status"`
+				Category     []any  `json:"category"`
+				Code         struct {
+					Text string `json:"text"`
+				} `json:"code"`
+				Medication struct {
+					Text string `json:"text"`
+				} `json:"medicationCodeableConcept"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		tb.Fatalf("decode bundle: %v", err)
+	}
+	if len(b.Entry) == 0 || b.Entry[0].Resource.ResourceType != "Composition" {
+		tb.Fatal("bundle does not start with a Composition")
+	}
+	f := bundleFacts{ID: b.ID, Status: b.Entry[0].Resource.Status, VersionID: b.Meta.VersionID, Timestamp: b.Timestamp}
+	for _, e := range b.Entry {
+		switch r := e.Resource; r.ResourceType {
+		case "Condition":
+			if len(r.Category) == 0 {
+				f.Complaint = r.Code.Text
+			}
+		case "MedicationRequest":
+			f.Drugs = append(f.Drugs, r.Medication.Text)
+			f.RxStatus = append(f.RxStatus, r.Status)
+		}
+	}
+	return f
+}
+
+// MustOutbox lists the outbox rows of an encounter in commit order.
+func MustOutbox(tb testing.TB, s *edge.Store, path, encounterID string) []edge.OutboxItem {
+	tb.Helper()
+	raw := edgetest.MustRawDB(tb, path)
+	rows, err := raw.Query(`SELECT id FROM outbox WHERE entity_id = ? ORDER BY id`, encounterID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			tb.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	var out []edge.OutboxItem
+	for _, id := range ids {
+		it, err := s.OutboxItem(context.Background(), id)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+func TestFHIRMapper_MapsTheVersionTheRowNames(t *testing.T) {
+	// Ensure each outbox row of an amended visit is built from the version
+	// it names, even when a later version exists: version 1's rows carry
+	// version 1's content, final; version 2's carry version 2's, amended;
+	// and the prescription version 2 removed is withdrawn at version 2.
+	path := filepath.Join(t.TempDir(), edge.DBFileName)
+	s := edgetest.MustOpenStoreAt(t, path)
+	ctx := edgetest.Clerk()
+	p := &edge.Patient{Name: "Sunita Devi", Gender: "F", BirthDate: "1988-07-02", Village: "Rampur"}
+	if err := s.CreatePatient(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	e := visitV1(p.ID)
+	if err := s.CreateEncounter(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AmendEncounter(ctx, visitV2(e), "diagnosis corrected; prescription was another patient's", nil); err != nil {
+		t.Fatal(err)
+	}
+	m, err := syncq.NewFHIRMapper(s, testFacility())
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := MustOutbox(t, s, path, e.ID)
+	if len(items) != 6 {
+		t.Fatalf("outbox rows=%d, want 3 at version 1 and 3 at version 2", len(items))
+	}
+	raw := edgetest.MustRawDB(t, path)
+	reads := edgetest.MustCount(t, raw, `SELECT count(*) FROM audit_log WHERE action = 'encounter.read' AND actor = 'system:syncq'`)
+	byKind := map[string]map[int]bundleFacts{}
+	for _, it := range items {
+		id, body, err := m.Document(context.Background(), it)
+		if err != nil {
+			t.Fatalf("%s: %v", it.Key, err)
+		}
+		if _, err := syncq.NewDocument(it, id, body); err != nil {
+			t.Fatalf("%s: %v", it.Key, err)
+		}
+		f := MustReadBundle(t, body)
+		if byKind[it.Document] == nil {
+			byKind[it.Document] = map[int]bundleFacts{}
+		}
+		byKind[it.Document][it.EntityVersion] = f
+		// The same row gives the same bytes every time.
+		if _, again, err := m.Document(context.Background(), it); err != nil || string(again) != string(body) {
+			t.Fatalf("%s: a second build differs (%v)", it.Key, err)
+		}
+	}
+	for kind, v := range byKind {
+		if v[1].ID != v[2].ID || v[1].ID == "" {
+			t.Fatalf("%s: Bundle.id %q at version 1, %q at version 2; want one document", kind, v[1].ID, v[2].ID)
+		}
+		if v[1].VersionID != "1" || v[2].VersionID != "2" || v[1].Status != "final" || v[1].Timestamp == v[2].Timestamp {
+			t.Fatalf("%s: versions %+v", kind, v)
+		}
+	}
+	op := byKind[edge.DocOPConsult]
+	if op[1].Complaint != "fever for 3 days" || op[2].Complaint != "fever for 5 days" || op[2].Status != "amended" {
+		t.Fatalf("consultation: version 1 %+v, version 2 %+v", op[1], op[2])
+	}
+	rx := byKind[edge.DocPrescription]
+	if !slices.Equal(rx[1].RxStatus, []string{"active"}) || rx[2].Status != "entered-in-error" ||
+		!slices.Equal(rx[2].Drugs, rx[1].Drugs) || !slices.Equal(rx[2].RxStatus, []string{"entered-in-error"}) {
+		t.Fatalf("prescription: version 1 %+v, version 2 %+v, want version 1's lines withdrawn", rx[1], rx[2])
+	}
+	if byKind[edge.DocWellness][2].Status != "amended" {
+		t.Fatalf("wellness version 2 %+v", byKind[edge.DocWellness][2])
+	}
+	// Every version read is audited as syncq's.
+	if got := edgetest.MustCount(t, raw, `SELECT count(*) FROM audit_log WHERE action = 'encounter.read' AND actor = 'system:syncq'`); got <= reads {
+		t.Fatal("the mapper's reads were not audited")
+	}
+
+	// Ensure a version the node does not hold is unmappable (quarantined), not retried.
+	it := items[0]
+	it.EntityVersion, it.Key = 7, edge.DocOPConsult+"/encounter/"+e.ID+"/v7"
+	if _, _, err := m.Document(context.Background(), it); !errors.Is(err, edge.ErrNotFound) {
+		t.Fatalf("version 7: %v, want ErrNotFound", err)
+	}
+}
+
+func TestFHIRMapper_AmendmentDeliveredInOrder(t *testing.T) {
+	for _, mode := range []string{edge.UpstreamModePut, edge.UpstreamModeConditional} {
+		t.Run(mode, func(t *testing.T) {
+			// Ensure, from the node's engine to the hub over HTTP, that an
+			// amendment arrives as a new version of the same Bundle, after
+			// the version before it, each version with its own content: v1
+			// and v2 both pending at once, then v3 after both went.
+			path := filepath.Join(t.TempDir(), edge.DBFileName)
+			s := edgetest.MustOpenStoreAt(t, path)
+			ctx := edgetest.Clerk()
+			p := &edge.Patient{Name: "Sunita Devi", Gender: "F", BirthDate: "1988-07-02", Village: "Rampur"}
+			if err := s.CreatePatient(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			e := visitV1(p.ID)
+			if err := s.CreateEncounter(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.AmendEncounter(ctx, visitV2(e), "diagnosis corrected", nil); err != nil {
+				t.Fatal(err)
+			}
+			h := MustOpenHub(t)
+			eng := NewTestEngine(t, s, h.URL, h.Token)
+			eng.Client.Mode = mode
+			m, err := syncq.NewFHIRMapper(s, testFacility())
+			if err != nil {
+				t.Fatal(err)
+			}
+			eng.Mapper = m
+			dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			drain := func() {
+				t.Helper()
+				if _, err := eng.Drain(dctx, syncq.DrainOptions{Expedite: true, Wait: true}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			drain()
+			v3 := visitV2(e)
+			v3.Complaint = "fever for 5 days, vomiting"
+			if err := s.AmendEncounter(ctx, v3, "complaint completed", nil); err != nil {
+				t.Fatal(err)
+			}
+			drain()
+
+			// What the node sent, in commit order: each row is the next
+			// version of its document at the hub.
+			items := MustOutbox(t, s, path, e.ID)
+			type arrival struct {
+				bundle  string
+				version int
+			}
+			var want []arrival
+			next := map[string]int{}
+			for _, it := range items {
+				if it.State != edge.OutboxDelivered {
+					t.Fatalf("%s is %s, want delivered", it.Key, it.State)
+				}
+				id, _, err := fhir.DocumentIdentity(it)
+				if err != nil {
+					t.Fatal(err)
+				}
+				next[id]++
+				want = append(want, arrival{id, next[id]})
+			}
+			if len(next) != 3 {
+				t.Fatalf("documents=%d, want 3 (consultation, prescription, wellness)", len(next))
+			}
+			as, err := h.Store.Arrivals(context.Background(), 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []arrival
+			for _, a := range as {
+				got = append(got, arrival{a.BundleID, a.Version})
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("hub stored %v, want %v (each version once, in the order written)", got, want)
+			}
+
+			// Each hub version holds the content of the node's version.
+			opID, _, _ := fhir.DocumentIdentity(items[0])
+			for v, complaint := range map[int]string{1: "fever for 3 days", 2: "fever for 5 days", 3: "fever for 5 days, vomiting"} {
+				st, err := h.Store.Read(context.Background(), opID, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f := MustReadBundle(t, st.Body); f.Complaint != complaint || f.ID != opID {
+					t.Fatalf("hub consultation version %d: complaint %q, want %q", v, f.Complaint, complaint)
+				}
+			}
+			cur, err := h.Store.Read(context.Background(), opID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f := MustReadBundle(t, cur.Body); cur.Version != 3 || f.Status != "amended" {
+				t.Fatalf("hub's current consultation: version %d status %q, want 3 amended", cur.Version, f.Status)
+			}
+		})
+	}
+}
