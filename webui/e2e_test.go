@@ -132,8 +132,8 @@ func shot(t *testing.T, ctx context.Context, name string) {
 // 360 px: sign in, register a patient from an ABHA card's QR code, find her
 // again by a misspelled name, record an OPD visit with typed vitals, a
 // reading taken live from a BP monitor, a diagnosis and a prescription,
-// finalize it, see it in the timeline, print the slip, switch to Hindi and
-// sign out.
+// finalize it, print the slip, correct it by an amendment, see it in the
+// timeline, switch to Hindi and sign out.
 func TestBrowser_OPDVisit(t *testing.T) {
 	n := MustStartNode(t)
 	n.MustCreateUser("meera", edge.RoleDoctor)
@@ -263,9 +263,29 @@ func TestBrowser_OPDVisit(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("doc")),
 	)
 	shot(t, ctx, "06-slip")
-	run(t, ctx, "timeline",
+	// A temperature misread after finalizing: corrected by an amendment, with its reason.
+	run(t, ctx, "amend",
 		chromedp.Click(chromedp.ID("print-back")),
 		chromedp.WaitVisible(chromedp.ID("dx-list")),
+		chromedp.Click(chromedp.ID("amend")),
+		chromedp.WaitVisible(chromedp.ID("reason")),
+	)
+	shot(t, ctx, "07-amend-form")
+	run(t, ctx, "save amendment",
+		chromedp.SetValue(chromedp.ID("v_temp"), "38.9"),
+		chromedp.SendKeys(chromedp.ID("reason"), "Temperature misread"),
+		chromedp.Click(chromedp.ID("save-amendment")),
+		chromedp.WaitVisible(chromedp.ID("amended-note")),
+	)
+	note := get(t, ctx, "amended note", chromedp.Text(chromedp.ID("amended-note")))
+	if !strings.Contains(note, "Amended (version 2)") || !strings.Contains(note, "Temperature misread") {
+		t.Fatalf("amended note=%q", note)
+	}
+	if vitals := get(t, ctx, "amended vitals", chromedp.Text(chromedp.ID("vitals-table"))); !strings.Contains(vitals, "38.9") || !strings.Contains(vitals, "132") {
+		t.Fatalf("amended vitals=%q, want the corrected temperature and the device's BP", vitals)
+	}
+	shot(t, ctx, "07-amended-visit")
+	run(t, ctx, "timeline",
 		chromedp.Click(chromedp.ID("back-to-patient")),
 		chromedp.WaitVisible(chromedp.ID("timeline")),
 	)
@@ -273,7 +293,7 @@ func TestBrowser_OPDVisit(t *testing.T) {
 	if !strings.Contains(timeline, "OPD consultation") || !strings.Contains(timeline, "Sore throat") {
 		t.Fatalf("timeline=%q", timeline)
 	}
-	shot(t, ctx, "07-patient")
+	shot(t, ctx, "08-patient")
 
 	// Switch to Hindi, then sign out.
 	run(t, ctx, "Hindi",
@@ -284,7 +304,7 @@ func TestBrowser_OPDVisit(t *testing.T) {
 	if heading != "विज़िट शुरू करें" {
 		t.Fatalf("heading in Hindi=%q", heading)
 	}
-	shot(t, ctx, "08-patient-hi")
+	shot(t, ctx, "09-patient-hi")
 	run(t, ctx, "sign out",
 		chromedp.Click(chromedp.CSS(`footer form[action="/logout"] button`)),
 		chromedp.WaitVisible(chromedp.ID("username")),

@@ -25,6 +25,8 @@ type encounterPage struct {
 	Bound    []boundDevice
 	Readings []liveReading
 	Since    int64 // the stream's start, Unix ms
+	// Amend is set when the form corrects a finalized visit.
+	Amend *amendFields
 }
 
 type dxOption struct{ Code, Label string }
@@ -81,8 +83,13 @@ func (s *Server) showEncounter(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	ev := newEncounterView(e, p)
+	if err := s.addHistory(r.Context(), &ev); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	v := s.view(r, "page.encounter")
-	v.Data = newEncounterView(e, p)
+	v.Data = ev
 	s.render(w, r, http.StatusOK, "encounter_show", v)
 }
 
@@ -173,6 +180,13 @@ func (s *Server) handleEncounterForm(w http.ResponseWriter, r *http.Request, f e
 // renderEncounterForm shows the visit form with what was typed, the
 // patient's banner and the readings of devices bound to the patient.
 func (s *Server) renderEncounterForm(w http.ResponseWriter, r *http.Request, status int, f encounterForm, errs edge.FieldErrors) {
+	s.renderEncounterPage(w, r, status, encounterPage{Form: f}, errs)
+}
+
+// renderEncounterPage shows the visit form of page.Form, for a draft or,
+// with page.Amend, for an amendment.
+func (s *Server) renderEncounterPage(w http.ResponseWriter, r *http.Request, status int, page encounterPage, errs edge.FieldErrors) {
+	f := page.Form
 	p, err := s.Store.Patient(r.Context(), f.PatientID)
 	if err != nil {
 		s.fail(w, r, err)
@@ -181,8 +195,8 @@ func (s *Server) renderEncounterForm(w http.ResponseWriter, r *http.Request, sta
 	v := s.view(r, "page.encounter")
 	c := s.tpl.cats.get(v.Lang)
 	f.pad()
-	page := encounterPage{Form: f, Patient: p, Drugs: formulary, Frequencies: frequencies, Instructions: instructionKeys,
-		Vaccines: vaccines}
+	page.Form, page.Patient, page.Drugs, page.Frequencies, page.Instructions = f, p, formulary, frequencies, instructionKeys
+	page.Vaccines = vaccines
 	for _, vf := range vitalFields {
 		if vf.shows(f.Type) {
 			page.Fields = append(page.Fields, vf)
@@ -255,6 +269,12 @@ type encounterView struct {
 	Vitals   []vitalRow
 	Dx       []edge.Diagnosis
 	Vaccines []edge.Diagnosis
+	// History lists the finalized versions; Amended is the amendment that
+	// made the version shown, nil for version 1. Current is the current
+	// version when the page shows an earlier one. See addHistory.
+	History []edge.EncounterHistoryEntry
+	Amended *edge.EncounterHistoryEntry
+	Current int
 }
 
 type vitalRow struct {

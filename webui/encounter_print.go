@@ -48,6 +48,12 @@ func (s *Server) printEncounter(w http.ResponseWriter, r *http.Request) {
 	}
 	v := s.view(r, "page.print")
 	pp := printPage{encounterView: newEncounterView(e, p), Doc: doc, Paper: paper, Settings: s.settings(r.Context())}
+	if e.Version > 1 { // the slip says it was amended, when and why
+		if err := s.addHistory(r.Context(), &pp.encounterView); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	// English and Hindi together: the other of the two, or Hindi under a
 	// third language's labels.
 	switch v.Lang {

@@ -249,3 +249,165 @@ func TestEncounter_IdleLockSavesDraft(t *testing.T) {
 		t.Fatal("tablet not locked")
 	}
 }
+
+// TestEncounter_Amend proves a finalized visit is corrected by an
+// amendment: the form opens filled from the visit, a reason is required and
+// what was typed survives a refusal, the saved amendment is version 2 with
+// its outbox rows, and the visit page, the earlier version and the slip say
+// what was amended, when, by whom and why.
+func TestEncounter_Amend(t *testing.T) {
+	n := MustStartNode(t)
+	c := n.Client()
+	c.LoginAs(n, n.MustCreateUser("meera", edge.RoleDoctor))
+	p := n.MustCreatePatient(&edge.Patient{Name: "Ram Lal", Gender: "M", StatedAge: 60, Village: "Rampur"})
+	resp, body := c.Post("/patients/"+p.ID+"/encounters", visitForm("finalize"))
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	enc := strings.TrimPrefix(strings.Split(location(resp), "?")[0], "/encounters/")
+
+	// The finalized visit offers "Amend" and shows version 1.
+	resp, body = c.Get("/encounters/" + enc)
+	wantStatus(t, resp, body, http.StatusOK)
+	if !strings.Contains(body, `href="/encounters/`+enc+`/amend"`) || !strings.Contains(body, "Version 1") {
+		t.Fatal("finalized visit lacks the amend action or its version")
+	}
+
+	// The amendment form is the visit form, filled, with a reason and no draft or device actions.
+	resp, body = c.Get("/encounters/" + enc + "/amend")
+	wantStatus(t, resp, body, http.StatusOK)
+	for _, want := range []string{`action="/encounters/` + enc + `/amend"`, `value="128"`, `value="Paracetamol 500 mg tablet"`,
+		"J06.9 Acute upper respiratory infection", `name="reason"`, "Amending version 1", `id="save-amendment"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("amendment form lacks %q", want)
+		}
+	}
+	for _, unwanted := range []string{`id="save-draft"`, `id="finalize"`, `id="take"`} {
+		if strings.Contains(body, unwanted) {
+			t.Errorf("amendment form shows %s", unwanted)
+		}
+	}
+
+	outbox := n.count(`SELECT count(*) FROM outbox WHERE entity_id = ?`, enc)
+	amended := func(reason string) url.Values {
+		f := visitForm("amend")
+		f.Set("complaint", "Cough, fever and <b>rash</b>")
+		f.Set("dx_0", "B05.9 Measles without complication")
+		f.Del("rx_drug_0")
+		f.Del("rx_dose_0")
+		f.Del("rx_freq_0")
+		f.Del("rx_days_0")
+		f.Del("rx_instr_0")
+		f.Set("reason", reason)
+		return f
+	}
+	// Ensure a missing reason is refused with everything typed kept, and nothing saved.
+	resp, body = c.Post("/encounters/"+enc+"/amend", amended("  "))
+	wantStatus(t, resp, body, http.StatusUnprocessableEntity)
+	for _, want := range []string{"Write why the visit is being amended", "Cough, fever and &lt;b&gt;rash&lt;/b&gt;", "B05.9 Measles", `value="128"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("refused amendment lacks %q", want)
+		}
+	}
+	// A mistake elsewhere keeps the reason typed.
+	f := amended("rash seen on review")
+	f.Set("v_temp", "48")
+	resp, body = c.Post("/encounters/"+enc+"/amend", f)
+	wantStatus(t, resp, body, http.StatusUnprocessableEntity)
+	if !strings.Contains(body, ">rash seen on review</textarea>") || !strings.Contains(body, "not possible for a living patient") {
+		t.Fatal("the reason or the vital's error was lost")
+	}
+	// "Another medicine" adds a row and keeps the reason.
+	f = amended("rash seen on review")
+	f.Set("action", "add_rx")
+	resp, body = c.Post("/encounters/"+enc+"/amend", f)
+	wantStatus(t, resp, body, http.StatusOK)
+	if !strings.Contains(body, `id="rx_drug_1"`) || !strings.Contains(body, ">rash seen on review</textarea>") {
+		t.Fatal("row not added or reason lost")
+	}
+	// The idle lock never saves half an amendment.
+	f = amended("rash seen on review")
+	f.Set("action", "save")
+	f.Set("lock", "1")
+	resp, body = c.Post("/encounters/"+enc+"/amend", f)
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	if !strings.HasPrefix(location(resp), "/lock?next=%2Fencounters%2F"+enc+"%2Famend") {
+		t.Fatalf("Location=%q", location(resp))
+	}
+	if got := n.count(`SELECT count(*) FROM encounters WHERE id = ? AND version = 1 AND status = 'final'`, enc); got != 1 {
+		t.Fatal("a refused amendment changed the visit")
+	}
+	if got := n.count(`SELECT count(*) FROM outbox WHERE entity_id = ?`, enc); got != outbox {
+		t.Fatalf("outbox rows=%d after refused amendments, want %d", got, outbox)
+	}
+	c.LoginAs(n, n.MustCreateUser("asha", edge.RoleHealthWorker)) // the tablet is locked; a health worker takes it
+
+	// Ensure a health worker's amendment with a reason is saved as version 2.
+	resp, body = c.Post("/encounters/"+enc+"/amend", amended("Rash seen on review: <measles>"))
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	if got, want := location(resp), "/encounters/"+enc+"?done=amended"; got != want {
+		t.Fatalf("Location=%q, want %q", got, want)
+	}
+	if got := n.count(`SELECT count(*) FROM encounters WHERE id = ? AND version = 2 AND status = 'amended'`, enc); got != 1 {
+		t.Fatal("visit is not version 2")
+	}
+	if got := n.count(`SELECT count(*) FROM outbox WHERE entity_id = ? AND entity_version = 2`, enc); got != 3 {
+		t.Fatalf("version 2 outbox rows=%d, want 3 (the removed prescription is superseded too)", got)
+	}
+	if got := n.count(`SELECT count(*) FROM audit_log WHERE action = 'encounter.amend' AND entity_id = ? AND actor LIKE 'user:%'`, enc); got != 1 {
+		t.Fatal("amendment not audited with the user")
+	}
+
+	resp, body = c.Get("/encounters/" + enc + "?done=amended")
+	wantStatus(t, resp, body, http.StatusOK)
+	for _, want := range []string{"Amendment saved", "Amended (version 2) on", "by Asha: Rash seen on review: &lt;measles&gt;",
+		"Measles", `href="/encounters/` + enc + `/versions/1"`, "Version history"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("amended visit page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "Paracetamol") {
+		t.Error("amended visit still shows the removed prescription")
+	}
+
+	// Ensure version 1 stays readable as it was, and says it is not the current one.
+	resp, body = c.Get("/encounters/" + enc + "/versions/1")
+	wantStatus(t, resp, body, http.StatusOK)
+	for _, want := range []string{"This is version 1 of this visit", "The current version is 2", "Paracetamol", "Cough &lt;b&gt;and&lt;/b&gt; fever"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("version 1 page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, `id="amend"`) || strings.Contains(body, `id="print-slip"`) {
+		t.Error("an earlier version offers amend or print")
+	}
+	resp, _ = c.Get("/encounters/" + enc + "/versions/2")
+	if resp.StatusCode != http.StatusSeeOther || location(resp) != "/encounters/"+enc {
+		t.Fatalf("current version: %d %q, want a redirect to the visit", resp.StatusCode, location(resp))
+	}
+	for _, v := range []string{"3", "0", "x"} {
+		if resp, body := c.Get("/encounters/" + enc + "/versions/" + v); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("version %s: %d, want 404\n%.300s", v, resp.StatusCode, body)
+		}
+	}
+
+	// Ensure the slip shows the amendment, with the label in both languages.
+	resp, body = c.Get("/encounters/" + enc + "/print?doc=slip&paper=a5")
+	wantStatus(t, resp, body, http.StatusOK)
+	if !strings.Contains(body, `id="amended-row"`) || !strings.Contains(body, "Rash seen on review: &lt;measles&gt;") || !strings.Contains(body, "संशोधन") {
+		t.Fatal("slip does not show the amendment")
+	}
+
+	// Ensure a draft cannot be amended: it is still edited as a draft.
+	resp, body = c.Post("/patients/"+p.ID+"/encounters", visitForm("save"))
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	draft := strings.TrimPrefix(strings.Split(location(resp), "?")[0], "/encounters/")
+	resp, body = c.Get("/encounters/" + draft + "/amend")
+	wantStatus(t, resp, body, http.StatusConflict)
+	if !strings.Contains(body, "Only a finalized visit can be amended") {
+		t.Fatal("no plain message for amending a draft")
+	}
+	resp, body = c.Post("/encounters/"+draft+"/amend", amended("x"))
+	wantStatus(t, resp, body, http.StatusConflict)
+	if got := n.count(`SELECT count(*) FROM encounters WHERE id = ? AND status = 'draft' AND version = 1`, draft); got != 1 {
+		t.Fatal("the draft was changed")
+	}
+}

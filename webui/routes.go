@@ -71,6 +71,9 @@ func (s *Server) routeTable() []route {
 		{"GET /encounters/{id}", clinical, s.showEncounter},
 		{"POST /encounters/{id}", clinical, s.saveEncounter},
 		{"GET /encounters/{id}/print", clinical, s.printEncounter},
+		{"GET /encounters/{id}/amend", clinical, s.editEncounterAmendment},
+		{"POST /encounters/{id}/amend", clinical, s.amendEncounter},
+		{"GET /encounters/{id}/versions/{version}", clinical, s.showEncounterVersion},
 
 		{"GET /inbox", access{roles: rolesInbox}, s.showInbox},
 		{"GET /inbox/{id}/assign", clinical, s.chooseReadingPatient},

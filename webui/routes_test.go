@@ -16,7 +16,7 @@ import (
 // concrete turns a route pattern into a method and a path to request.
 func concrete(pattern string) (method, path string) {
 	method, path, _ = strings.Cut(pattern, " ")
-	path = strings.NewReplacer("{hash}", "0", "{name}", "app.css", "{id}", "01940000-0000-7000-8000-000000000000",
+	path = strings.NewReplacer("{hash}", "0", "{name}", "app.css", "{id}", "01940000-0000-7000-8000-000000000000", "{version}", "1",
 		"{$}", "").Replace(path)
 	return method, path
 }
