@@ -165,10 +165,7 @@ func (s *Store) CreateEncounter(ctx context.Context, e *Encounter) error {
 		if e.Status != EncounterFinal {
 			return nil
 		}
-		saved, err := readEncounter(ctx, tx, e.ID)
-		if err != nil {
-			return err
-		}
+		saved := e.asStored()
 		if err := snapshotEncounter(tx, &saved, ""); err != nil {
 			return err
 		}

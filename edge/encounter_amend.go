@@ -264,6 +264,18 @@ func readEncounterVersion(ctx context.Context, tx *Tx, id string, v int) (Encoun
 	return cur, nil
 }
 
+// asStored returns a copy of an encounter just written in full (every field
+// and part set, as createEncounter leaves it) as readEncounter would read it
+// back, without the reads: times cut to the millisecond in the local zone.
+func (e *Encounter) asStored() Encounter {
+	c := *e
+	c.Observations = slices.Clone(e.Observations)
+	c.Diagnoses = slices.Clone(e.Diagnoses)
+	c.Prescriptions = slices.Clone(e.Prescriptions)
+	c.localTimes()
+	return c
+}
+
 // localTimes gives a decoded snapshot's times the form readEncounter gives
 // (Unix milliseconds in the local zone), so both read alike.
 func (e *Encounter) localTimes() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -409,5 +410,37 @@ func TestStore_EncounterVersion_FinalizedBeforeVersions(t *testing.T) {
 	if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox WHERE entity_id = 'e1' AND entity_version = 2
 		AND document IN ('OPConsultRecord', 'PrescriptionRecord')`); g != 2 {
 		t.Fatalf("version 2 outbox rows=%d, want 2", g)
+	}
+}
+
+func TestStore_EncounterVersion_SameAsTheRow(t *testing.T) {
+	// Ensure version 1 of a visit reads exactly as the visit's row does,
+	// whichever way it was finalized, so a document built from either is
+	// the same document.
+	s := edgetest.MustOpenStore(t)
+	ctx := edgetest.Clerk()
+	p := MustCreatePatient(t, s, "Sunita Devi")
+	created := OPDVisit(p.ID)
+	created.StartedAt = time.Now().Add(-time.Hour) // nanoseconds, cut to milliseconds when stored
+	if err := s.CreateEncounter(ctx, created); err != nil {
+		t.Fatal(err)
+	}
+	saved := OPDVisit(p.ID)
+	saved.Status = ""
+	if err := s.SaveEncounter(ctx, saved, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{created.ID, saved.ID} {
+		row, err := s.Encounter(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v1, err := s.EncounterVersion(ctx, id, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(v1, row) {
+			t.Fatalf("version 1 differs from the row:\n%+v\n%+v", v1, row)
+		}
 	}
 }
