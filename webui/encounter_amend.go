@@ -148,7 +148,11 @@ func (s *Server) addHistory(ctx context.Context, ev *encounterView) error {
 		return err
 	}
 	if len(h) == 0 {
-		h = []edge.EncounterHistoryEntry{{Version: ev.E.Version, Status: ev.E.Status, At: ev.E.EndedAt}}
+		at := ev.E.EndedAt
+		if at.IsZero() {
+			at = ev.E.CreatedAt
+		}
+		h = []edge.EncounterHistoryEntry{{Version: ev.E.Version, Status: ev.E.Status, At: at}}
 	}
 	ev.History = h
 	for i := range h {

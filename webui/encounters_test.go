@@ -3,6 +3,7 @@ package webui_test
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -409,5 +410,37 @@ func TestEncounter_Amend(t *testing.T) {
 	wantStatus(t, resp, body, http.StatusConflict)
 	if got := n.count(`SELECT count(*) FROM encounters WHERE id = ? AND status = 'draft' AND version = 1`, draft); got != 1 {
 		t.Fatal("the draft was changed")
+	}
+}
+
+// TestEncounter_AmendFinalizedBeforeVersions proves a visit finalized by a
+// node that kept no versions (before schema 8) shows as version 1 and can
+// be amended, its row kept as version 1.
+func TestEncounter_AmendFinalizedBeforeVersions(t *testing.T) {
+	n := MustStartNode(t)
+	c := n.Client()
+	c.LoginAs(n, n.MustCreateUser("meera", edge.RoleDoctor))
+	p := n.MustCreatePatient(&edge.Patient{Name: "Ram Lal", Gender: "M", StatedAge: 60})
+	db, err := sql.Open("sqlite", "file:"+n.Path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`INSERT INTO encounters (id, patient_id, type, started_at, complaint, status, created_at, updated_at, node_seq)
+		VALUES ('old-visit', ?, 'opd', 1700000000000, 'old cough', 'final', 1700000000000, 1700000000000, 1)`, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := c.Get("/encounters/old-visit")
+	wantStatus(t, resp, body, http.StatusOK)
+	if !strings.Contains(body, "Version 1</span>Finalized 15 Nov 2023") {
+		t.Fatal("old visit does not show as version 1 with its time")
+	}
+	resp, body = c.Post("/encounters/old-visit/amend", url.Values{"type": {"opd"}, "action": {"amend"},
+		"complaint": {"old cough, better"}, "reason": {"complaint completed"}})
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	resp, body = c.Get("/encounters/old-visit/versions/1")
+	wantStatus(t, resp, body, http.StatusOK)
+	if !strings.Contains(body, "old cough") || strings.Contains(body, "old cough, better") {
+		t.Fatal("version 1 is not the row as it was")
 	}
 }
