@@ -50,6 +50,9 @@ var (
 	// ErrDuplicateReading means a device message was already stored; the
 	// device can be acknowledged again because its reading is durable.
 	ErrDuplicateReading = errors.New("reading already stored")
+	// ErrStale means a record was changed by someone else since the form
+	// that edits it was read; the edit was not saved.
+	ErrStale = errors.New("record changed since it was read")
 )
 
 // Log keys, so that every subsystem names the same things the same way.

@@ -38,6 +38,10 @@ type Patient struct {
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 	ClockSuspect bool      `json:"clock_suspect"`
+	// Revision is the node sequence number of the patient's last write. A
+	// correction names the revision it was made from, so a change someone
+	// else saved meanwhile is never overwritten silently (UpdatePatient).
+	Revision int64 `json:"revision"`
 }
 
 var (
@@ -210,12 +214,13 @@ func createPatient(ctx context.Context, tx *Tx, p *Patient) error {
 	if p.ConsentLink {
 		consentAt = p.ConsentAt.UnixMilli()
 	}
+	p.Revision = tx.NextSeq()
 	if _, err := tx.exec(`INSERT INTO patients (id, local_id, abha_number, abha_address, name, gender,
 		birth_date, stated_age, stated_age_at, phone, address, village, consent_link, consent_at, consent_by,
 		created_at, updated_at, node_seq, clock_suspect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.LocalID, nullString(p.ABHANumber), nullString(p.ABHAAddress), p.Name, p.Gender, nullString(p.BirthDate),
 		statedAge, statedAt, nullString(p.Phone), p.Address, p.Village, p.ConsentLink, consentAt, nullString(p.ConsentBy),
-		tx.Now(), tx.Now(), tx.NextSeq(), tx.Suspect()); err != nil {
+		tx.Now(), tx.Now(), p.Revision, tx.Suspect()); err != nil {
 		return fmt.Errorf("create patient: %w", err)
 	}
 	return tx.audit(ActionPatientCreate, "patient", p.ID, p.ID, "")
@@ -223,13 +228,14 @@ func createPatient(ctx context.Context, tx *Tx, p *Patient) error {
 
 const patientColumns = `id, local_id, coalesce(abha_number, ''), coalesce(abha_address, ''), name, gender,
 	coalesce(birth_date, ''), coalesce(stated_age, 0), coalesce(stated_age_at, 0), coalesce(phone, ''), address, village,
-	consent_link, coalesce(consent_at, 0), coalesce(consent_by, ''), created_at, updated_at, clock_suspect`
+	consent_link, coalesce(consent_at, 0), coalesce(consent_by, ''), created_at, updated_at, clock_suspect, node_seq`
 
 func scanPatient(row interface{ Scan(...any) error }) (Patient, error) {
 	var p Patient
 	var statedAt, consentAt, created, updated int64
 	err := row.Scan(&p.ID, &p.LocalID, &p.ABHANumber, &p.ABHAAddress, &p.Name, &p.Gender, &p.BirthDate, &p.StatedAge,
-		&statedAt, &p.Phone, &p.Address, &p.Village, &p.ConsentLink, &consentAt, &p.ConsentBy, &created, &updated, &p.ClockSuspect)
+		&statedAt, &p.Phone, &p.Address, &p.Village, &p.ConsentLink, &consentAt, &p.ConsentBy, &created, &updated, &p.ClockSuspect,
+		&p.Revision)
 	if statedAt != 0 {
 		p.StatedAgeAt = time.UnixMilli(statedAt)
 	}

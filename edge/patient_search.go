@@ -248,7 +248,8 @@ func scanPatientWith(rows *sql.Rows, extra ...any) (Patient, error) {
 	var p Patient
 	var statedAt, consentAt, created, updated int64
 	dest := []any{&p.ID, &p.LocalID, &p.ABHANumber, &p.ABHAAddress, &p.Name, &p.Gender, &p.BirthDate, &p.StatedAge,
-		&statedAt, &p.Phone, &p.Address, &p.Village, &p.ConsentLink, &consentAt, &p.ConsentBy, &created, &updated, &p.ClockSuspect}
+		&statedAt, &p.Phone, &p.Address, &p.Village, &p.ConsentLink, &consentAt, &p.ConsentBy, &created, &updated, &p.ClockSuspect,
+		&p.Revision}
 	err := rows.Scan(append(dest, extra...)...)
 	if statedAt != 0 {
 		p.StatedAgeAt = time.UnixMilli(statedAt)
@@ -424,25 +425,7 @@ func (s *Store) IndexPatients(ctx context.Context) error {
 			}
 			n = len(items)
 			for _, it := range items {
-				if _, err := tx.exec(`DELETE FROM patient_search_tokens WHERE patient_id = ?`, it.p.ID); err != nil {
-					return err
-				}
-				if it.exists {
-					keys := NameKeys(it.p.Name)
-					for _, k := range keys {
-						if _, err := tx.exec(`INSERT OR IGNORE INTO patient_search_tokens (token, patient_id) VALUES (?, ?)`, k, it.p.ID); err != nil {
-							return err
-						}
-					}
-					if _, err := tx.exec(`INSERT INTO patient_search (patient_id, name_keys, name_latin, village_key, birth_year)
-						VALUES (?, ?, ?, ?, ?) ON CONFLICT (patient_id) DO UPDATE SET name_keys = excluded.name_keys,
-						name_latin = excluded.name_latin, village_key = excluded.village_key, birth_year = excluded.birth_year`,
-						it.p.ID, strings.Join(keys, " "), Transliterate(it.p.Name), strings.Join(NameKeys(it.p.Village), " "),
-						it.p.BirthYear()); err != nil {
-						return err
-					}
-				}
-				if _, err := tx.exec(`DELETE FROM patient_search_pending WHERE patient_id = ?`, it.p.ID); err != nil {
+				if err := indexPatient(tx, &it.p, it.exists); err != nil {
 					return err
 				}
 			}
@@ -454,4 +437,31 @@ func (s *Store) IndexPatients(ctx context.Context) error {
 		pending = n == 2000
 	}
 	return nil
+}
+
+// indexPatient writes the search keys of one patient in tx (or removes
+// them, for a patient that no longer exists) and takes the patient off the
+// pending list, so a search right after the commit finds them by what was
+// just written.
+func indexPatient(tx *Tx, p *Patient, exists bool) error {
+	if _, err := tx.exec(`DELETE FROM patient_search_tokens WHERE patient_id = ?`, p.ID); err != nil {
+		return err
+	}
+	if exists {
+		keys := NameKeys(p.Name)
+		for _, k := range keys {
+			if _, err := tx.exec(`INSERT OR IGNORE INTO patient_search_tokens (token, patient_id) VALUES (?, ?)`, k, p.ID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.exec(`INSERT INTO patient_search (patient_id, name_keys, name_latin, village_key, birth_year)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (patient_id) DO UPDATE SET name_keys = excluded.name_keys,
+			name_latin = excluded.name_latin, village_key = excluded.village_key, birth_year = excluded.birth_year`,
+			p.ID, strings.Join(keys, " "), Transliterate(p.Name), strings.Join(NameKeys(p.Village), " "),
+			p.BirthYear()); err != nil {
+			return err
+		}
+	}
+	_, err := tx.exec(`DELETE FROM patient_search_pending WHERE patient_id = ?`, p.ID)
+	return err
 }

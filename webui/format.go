@@ -119,11 +119,7 @@ func formatAge(c *catalog, p edge.Patient, now time.Time) string {
 		return c.T("age.days", max(0, int(now.Sub(b).Hours()/24)))
 	}
 	if p.StatedAge > 0 || !p.StatedAgeAt.IsZero() {
-		y := p.StatedAge
-		if !p.StatedAgeAt.IsZero() {
-			y += int(now.Sub(p.StatedAgeAt).Hours() / 24 / 365.25)
-		}
-		return c.T("age.years_about", y)
+		return c.T("age.years_about", p.StatedAgeNow(now))
 	}
 	return ""
 }
