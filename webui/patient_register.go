@@ -21,6 +21,15 @@ type patientForm struct {
 	Scanned    bool
 	QR         string
 	Duplicates []edge.PatientMatch
+
+	// A correction of a registered patient (patient_edit.go) names the
+	// patient and the revision the form was filled from.
+	ID, LocalID, Revision string
+	// Stale says someone else saved the patient after this form was
+	// filled; Saved then holds, by field, what is saved now where it
+	// differs from what was typed.
+	Stale bool
+	Saved map[string]string
 }
 
 // newPatient shows an empty registration form, or one filled from the

@@ -64,6 +64,8 @@ func (s *Server) routeTable() []route {
 		{"POST /patients/new/scan", clinical, s.scanPatientQR},
 		{"POST /patients", clinical, s.registerPatient},
 		{"GET /patients/{id}", clinical, s.showPatient},
+		{"GET /patients/{id}/edit", clinical, s.editPatient},
+		{"POST /patients/{id}/edit", clinical, s.updatePatient},
 		{"POST /patients/{id}/allergies", clinical, s.addAllergy},
 		{"GET /patients/{id}/encounters/new", clinical, s.newEncounter},
 		{"POST /patients/{id}/encounters", clinical, s.createEncounter},
