@@ -95,6 +95,7 @@ type Engine struct {
 	needProbe   bool
 	batchOK     bool
 	runID       int64
+	nextTrigger string // who asked for the next run (TriggerNowBy), when not Trigger
 	changed     chan struct{}
 	lastLog     time.Time
 	unlogged    int
@@ -212,10 +213,18 @@ func (e *Engine) check() error {
 }
 
 // TriggerNow asks the running worker to try now: a pause for backoff ends, the
-// link is probed, and due documents go. The web UI's "Sync now" calls it.
-func (e *Engine) TriggerNow() {
+// link is probed, and due documents go.
+func (e *Engine) TriggerNow() { e.TriggerNowBy("") }
+
+// TriggerNowBy is TriggerNow on behalf of trigger (edge.SyncTrigger*): the
+// run it starts is recorded as the trigger's rather than the engine's. A
+// run already under way goes on as it was. The web UI's "Sync now" calls it.
+func (e *Engine) TriggerNowBy(trigger string) {
 	e.mu.Lock()
 	e.pausedUntil, e.needProbe = time.Time{}, true
+	if trigger != "" {
+		e.nextTrigger = trigger
+	}
 	e.mu.Unlock()
 	select {
 	case e.trigger <- struct{}{}:
@@ -269,6 +278,13 @@ func (e *Engine) run(ctx context.Context) {
 	for {
 		changed := e.store.OutboxChanged()
 		w, err := e.step(ctx)
+		e.mu.Lock()
+		if e.runID == 0 {
+			// The step that answered a TriggerNowBy started no run (nothing
+			// was due, or the link is down): the next run is not the trigger's.
+			e.nextTrigger = ""
+		}
+		e.mu.Unlock()
 		if ctx.Err() != nil {
 			return
 		}
@@ -488,13 +504,19 @@ func (e *Engine) startRun(ctx context.Context) error {
 	if id != 0 {
 		return nil
 	}
-	id, err := e.store.StartSyncRun(ctx, e.Trigger, e.Client.BaseURL)
+	e.mu.Lock()
+	trigger := e.Trigger
+	if e.nextTrigger != "" {
+		trigger, e.nextTrigger = e.nextTrigger, ""
+	}
+	e.mu.Unlock()
+	id, err := e.store.StartSyncRun(ctx, trigger, e.Client.BaseURL)
 	if err != nil {
 		return err
 	}
 	e.mu.Lock()
 	e.runID = id
-	e.st.Run = edge.SyncRun{ID: id, Trigger: e.Trigger, Upstream: e.Client.BaseURL, StartedAt: e.Clock.Now()}
+	e.st.Run = edge.SyncRun{ID: id, Trigger: trigger, Upstream: e.Client.BaseURL, StartedAt: e.Clock.Now()}
 	e.mu.Unlock()
 	return nil
 }
