@@ -44,7 +44,7 @@ func TestMissingTranslations(t *testing.T) {
 	en := cats.byLan["en"]
 	need := map[string]string{}
 	// Keys written out in templates and Go code.
-	literal := regexp.MustCompile(`"((?:error|flash|page|nav|rx|freq|inbox|clock|admin|patient|enc|search|login|lock|home|settings|print|users|device|facility|chart|vital|dx|role|gender|dup|storage|outbox|month|time|age|forbidden|not_found|too_large|lang)\.[A-Za-z0-9_.\-]+)"`)
+	literal := regexp.MustCompile(`"((?:error|flash|page|nav|rx|freq|inbox|clock|admin|patient|enc|search|login|lock|home|settings|print|users|device|facility|chart|vital|dx|role|gender|dup|storage|outbox|month|time|age|forbidden|not_found|too_large|lang|sync)\.[A-Za-z0-9_.\-]+)"`)
 	for _, dir := range []string{"templates", "."} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*"))
 		for _, f := range files {
@@ -97,6 +97,9 @@ func TestMissingTranslations(t *testing.T) {
 	add("storage.", []string{edge.StorageOK, edge.StorageLow, edge.StorageCritical})
 	add("outbox.", []string{edge.OutboxPending, edge.OutboxExported, edge.OutboxDelivered, edge.OutboxQuarantined, edge.OutboxDiscarded})
 	add("print.", []string{"slip", "summary"})
+	add("sync.state.", syncStates)
+	add("sync.lane.", syncLanes)
+	add("sync.trigger.", syncTriggers)
 	add("", instructionKeys)
 	for i := 1; i <= 12; i++ {
 		need["month."+strconv.Itoa(i)] = "format.go"

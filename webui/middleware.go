@@ -148,7 +148,9 @@ func (s *Server) guard(mux *http.ServeMux, policy map[string]access) http.Handle
 		}
 		// Audit: every store access in the handler is made as this user.
 		r = r.WithContext(edge.WithActor(r.Context(), edge.Actor{Kind: edge.ActorUser, ID: ss.User.ID}))
-		if !ss.Locked && now.Sub(ss.LastSeenAt) > touchEvery && pattern != "GET /patients/{id}/readings" {
+		// A live stream reconnects by itself, so it is not a sign that
+		// someone is at the tablet.
+		if !ss.Locked && now.Sub(ss.LastSeenAt) > touchEvery && !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 			if err := s.Store.TouchWebSession(r.Context(), ss.token); err != nil {
 				s.serverError(w, r, err)
 				return

@@ -72,6 +72,11 @@ func samplePages(t testing.TB) map[string]*view {
 		"users":           v("page.users", admin, usersPage{Users: []edge.User{*u, *admin}, Roles: edge.Roles, Password: "abcd-efgh", PasswordFor: "ravi"}),
 		"devices":         v("page.devices", admin, []edge.Device{{Name: "BP", Kind: "bp-monitor", Frames: 1234567, LastError: "x"}}),
 		"facility":        v("page.facility", admin, facilityPage{Settings: edge.DefaultFacilitySettings()}),
+		"sync": v("page.sync", admin, syncPage{On: true, Lanes: syncLanes, Queue: []queueRow{{State: "pending", Counts: [3]int64{1, 2, 3}}},
+			Progress:    syncProgress{State: SyncDelivering, StateText: "Sending", Running: true, Done: 3, Total: 9, PendingText: "6", LastError: "HTTP 503: <Devi>"},
+			Quarantined: []edge.OutboxItem{{ID: 7, Document: edge.DocOPConsult, Entity: "encounter", EntityID: "e1", LastError: "HTTP 422: error invalid: <Devi> (Composition.title)"}},
+			Runs:        []syncRunRow{{SyncRun: edge.SyncRun{ID: 1, Trigger: edge.SyncTriggerWeb, StartedAt: now}, Wire: "12 kB", Error: "<Devi>"}},
+			DiscardID:   7, Reason: `"><script>`}),
 	}
 }
 

@@ -89,6 +89,11 @@ func (s *Server) routeTable() []route {
 		{"POST /admin/users/{id}/disable", access{roles: rolesAdmin}, s.disableUser},
 		{"POST /admin/users/{id}/password", access{roles: rolesAdmin}, s.resetPassword},
 		{"GET /admin/devices", access{roles: rolesDevices}, s.listDevices},
+		{"GET /admin/sync", access{roles: rolesAdmin}, s.showSync},
+		{"POST /admin/sync/now", access{roles: rolesAdmin}, s.triggerSync},
+		{"GET /admin/sync/events", access{roles: rolesAdmin}, s.streamSync},
+		{"POST /admin/sync/outbox/{id}/retry", access{roles: rolesAdmin}, s.retryOutbox},
+		{"POST /admin/sync/outbox/{id}/discard", access{roles: rolesAdmin}, s.discardOutbox},
 		{"GET /admin/facility", access{roles: rolesAdmin}, s.showFacility},
 		{"POST /admin/facility", access{roles: rolesAdmin}, s.saveFacility},
 	}

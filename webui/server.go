@@ -57,7 +57,11 @@ type Server struct {
 	// node's time from a tablet. The default runs date(1) when the process
 	// is root and otherwise explains that it cannot; tests replace it.
 	SetClock func(ctx context.Context, t time.Time) error
-	// LiveReadings bounds how long a page's live readings stream stays open.
+	// Sync is the running delivery engine the sync page shows and drives;
+	// nil when no upstream is configured.
+	Sync SyncEngine
+	// LiveReadings bounds how long a page's live stream (device readings,
+	// sync progress) stays open.
 	LiveReadings time.Duration
 
 	ln      net.Listener

@@ -148,4 +148,30 @@
       live.appendChild(li);
     });
   }
+
+  // Live progress of delivery on the sync page, by server-sent events.
+  // When a run that was under way ends, the page reloads to show the new
+  // queue, refused documents and history. Without script, reload by hand.
+  var sync = document.getElementById("sync-live");
+  if (sync && sync.getAttribute("data-src") && window.EventSource) {
+    var running = sync.getAttribute("data-running") === "1";
+    var show = function (id, text) {
+      var el = document.getElementById(id);
+      if (el) el.textContent = text;
+    };
+    var ss = new EventSource(sync.getAttribute("data-src"));
+    ss.addEventListener("progress", function (e) {
+      var p = JSON.parse(e.data);
+      show("sync-state", p.state_text);
+      show("sync-next", p.next_try);
+      show("sync-run", p.run_text);
+      show("sync-pending", p.pending_text);
+      show("sync-last-error", p.last_error);
+      var bar = document.getElementById("sync-progress");
+      if (bar) { bar.max = Math.max(p.total, 1); bar.value = p.done; }
+      if (p.running) running = true;
+      else if (running) { ss.close(); location.href = "/admin/sync"; }
+    });
+    ss.addEventListener("end", function () { ss.close(); });
+  }
 })();
