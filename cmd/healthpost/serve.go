@@ -59,12 +59,16 @@ func (a *app) serve(ctx context.Context, cfg *edge.Config) error {
 		node.Close(context.Background())
 		return err
 	}
-	if _, err := a.syncEngine(ctx, node, logger); err != nil {
+	engine, err := a.syncEngine(ctx, node, logger)
+	if err != nil {
 		node.Close(context.Background())
 		return err
 	}
 	web := webui.NewServer(node.Store, logger)
 	web.Addr = cfg.HTTP.Listen
+	if engine != nil {
+		web.Sync = webSync{engine}
+	}
 	if err := node.Add(ctx, web); err != nil {
 		node.Close(context.Background())
 		return err

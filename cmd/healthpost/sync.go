@@ -18,6 +18,7 @@ import (
 
 	"github.com/healthpost/healthpost/edge"
 	"github.com/healthpost/healthpost/syncq"
+	"github.com/healthpost/healthpost/webui"
 )
 
 // syncMapper builds the mapper that turns outbox rows into FHIR documents
@@ -42,9 +43,8 @@ upstream refused for good (quarantined).`,
 
 // syncEngine builds the delivery engine for a running node and adds it to
 // the node's subsystems; it returns nil when no upstream is configured
-// (delivery off). serve calls it after the store is open; the web UI takes
-// the engine for its "Sync now" button (TriggerNow) and live status
-// (Status, Changed).
+// (delivery off). serve calls it after the store is open and hands it to
+// the web UI's sync page through webSync.
 func (a *app) syncEngine(ctx context.Context, node *edge.Node, logger *slog.Logger) (*syncq.Engine, error) {
 	cfg := node.Config
 	if cfg.Upstream.URL == "" {
@@ -64,6 +64,36 @@ func (a *app) syncEngine(ctx context.Context, node *edge.Node, logger *slog.Logg
 		return nil, err
 	}
 	return e, nil
+}
+
+// webSync is the delivery engine as the web UI's sync page sees it
+// (webui.SyncEngine): webui never imports syncq, so its status is
+// translated here.
+type webSync struct{ e *syncq.Engine }
+
+// webSyncStates maps the engine's states to the web UI's.
+var webSyncStates = map[string]string{
+	syncq.StateIdle:       webui.SyncIdle,
+	syncq.StateDelivering: webui.SyncDelivering,
+	syncq.StateBackoff:    webui.SyncBackoff,
+	syncq.StateOffline:    webui.SyncOffline,
+	syncq.StateClosed:     webui.SyncClosed,
+	syncq.StateBudget:     webui.SyncOverBudget,
+	syncq.StateStopped:    webui.SyncStopped,
+}
+
+func (w webSync) TriggerNow(trigger string) { w.e.TriggerNowBy(trigger) }
+func (w webSync) Changed() <-chan struct{}  { return w.e.Changed() }
+
+func (w webSync) Status() webui.SyncStatus {
+	st := w.e.Status()
+	state, ok := webSyncStates[st.State]
+	if !ok {
+		state = st.State
+	}
+	return webui.SyncStatus{State: state, Upstream: st.Upstream, PausedUntil: st.PausedUntil,
+		ConsecutiveFailures: st.ConsecutiveFailures, LastSuccess: st.LastSuccess, LastError: st.LastError,
+		LastErrorAt: st.LastErrorAt, Run: st.Run}
 }
 
 // syncStatus is what `sync status --json` prints.
