@@ -98,7 +98,7 @@ func mustStartSyncNode(t *testing.T) *syncNode {
 		sn.Engine = syncq.NewEngine(s.Store, c, sn.Mapper)
 		// The clock moves only when the test says: a paused engine stays
 		// paused until someone presses "Sync now".
-		sn.Engine.Clock = synctest.NewManualClock(time.Now().Add(time.Hour))
+		sn.Engine.Clock = synctest.NewManualClock(time.Now().Add(time.Minute))
 		sn.Engine.PollInterval = 0
 		// One document per pass, so a run has progress to show.
 		sn.Engine.Workers, sn.Engine.BatchSize, sn.Engine.PassSize = 1, 1, 1
