@@ -2,6 +2,8 @@
 // admins and technicians use from tablets: the HTTP server, its handlers,
 // the server-rendered pages with their embedded assets and English and Hindi
 // catalogues, sessions, the mDNS advertisement and the LAN address QR code.
+// Its sync page drives the delivery engine through SyncEngine only: webui
+// never imports syncq.
 //
 // It must never show or change patient data without a signed-in, unlocked
 // user whose role allows the action (invariant 7): every route is denied
