@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,9 @@ func (s *Server) renderSync(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	if p.On {
 		p.Status = s.Sync.Status()
+		if u, err := url.Parse(p.Status.Upstream); err == nil {
+			p.Status.Upstream = u.Redacted() // a password in the URL stays off the screen
+		}
 	}
 	if p.Outbox, err = s.Store.OutboxStats(ctx); err != nil {
 		s.serverError(w, r, err)
