@@ -116,6 +116,7 @@ for example HEALTHPOST_DATA_DIR or HEALTHPOST_HTTP_LISTEN; flags win over both.`
 		a.deviceCommand(),
 		a.syncCommand(),
 		a.hubCommand(),
+		a.benchCommand(),
 	)
 	return root
 }
