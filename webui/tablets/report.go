@@ -48,13 +48,13 @@ type stats struct {
 	mu       sync.Mutex
 	samples  map[string][]sample
 	reasons  []string
-	searches map[string][2]int // search kind → searches, searches that found someone
-	visits   int               // finalized
-	drafts   int               // saved as drafts first
+	searches map[string]*searchStats // per kind of query
+	visits   int                     // finalized
+	drafts   int                     // saved as drafts first
 }
 
 func newStats() *stats {
-	return &stats{samples: map[string][]sample{}, searches: map[string][2]int{}}
+	return &stats{samples: map[string][]sample{}, searches: map[string]*searchStats{}}
 }
 
 func (s *stats) add(kind string, sm sample, reason string) {
@@ -81,15 +81,30 @@ func (s *stats) markLastFailed(kind, reason string) {
 	}
 }
 
+// searchStats are the searches of one kind of query.
+type searchStats struct {
+	found   int
+	latency []time.Duration
+}
+
+// searched counts the search just recorded under KindSearch as one of the
+// kind of query, and whether it found someone.
 func (s *stats) searched(kind string, found bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.searches[kind]
-	c[0]++
-	if found {
-		c[1]++
+	ss := s.samples[KindSearch]
+	if len(ss) == 0 {
+		return
 	}
-	s.searches[kind] = c
+	c := s.searches[kind]
+	if c == nil {
+		c = &searchStats{}
+		s.searches[kind] = c
+	}
+	c.latency = append(c.latency, ss[len(ss)-1].latency)
+	if found {
+		c.found++
+	}
 }
 
 func (s *stats) saved(draftFirst bool) {
@@ -131,7 +146,12 @@ func (s *stats) merge(o *stats) {
 	}
 	for k, c := range o.searches {
 		have := s.searches[k]
-		s.searches[k] = [2]int{have[0] + c[0], have[1] + c[1]}
+		if have == nil {
+			have = &searchStats{}
+			s.searches[k] = have
+		}
+		have.found += c.found
+		have.latency = append(have.latency, c.latency...)
 	}
 	s.visits += o.visits
 	s.drafts += o.drafts
@@ -181,11 +201,13 @@ type KindReport struct {
 	Wire     int64   `json:"wire_bytes"`
 }
 
-// SearchCount is how many searches of a kind there were and how many
-// found at least one patient.
+// SearchCount is how many searches of a kind of query there were, how many
+// found at least one patient, and how long they took.
 type SearchCount struct {
-	Searches int `json:"searches"`
-	Found    int `json:"found"`
+	Searches int     `json:"searches"`
+	Found    int     `json:"found"`
+	P50ms    float64 `json:"p50_ms"`
+	P99ms    float64 `json:"p99_ms"`
 }
 
 func newReport(f *Fleet, setup, load *stats, elapsed time.Duration) *Report {
@@ -212,7 +234,9 @@ func newReport(f *Fleet, setup, load *stats, elapsed time.Duration) *Report {
 	slices.Sort(all)
 	r.P50ms, r.P95ms, r.P99ms = ms(percentile(all, 50)), ms(percentile(all, 95)), ms(percentile(all, 99))
 	for k, c := range load.searches {
-		r.Searches[k] = SearchCount{Searches: c[0], Found: c[1]}
+		slices.Sort(c.latency)
+		r.Searches[k] = SearchCount{Searches: len(c.latency), Found: c.found, P50ms: ms(percentile(c.latency, 50)),
+			P99ms: ms(percentile(c.latency, 99))}
 	}
 	r.Failures = append(append(r.Failures, setup.reasons...), load.reasons...)
 	return r
@@ -288,13 +312,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprint(w, "searches that found someone:")
+	fmt.Fprintln(w, "searches by query: found someone / searched, p50 and p99 ms")
 	for _, k := range []string{searchName, searchMisspelled, searchDevanagari, searchPhone, searchABHA} {
 		if c, ok := r.Searches[k]; ok {
-			fmt.Fprintf(w, " %s %d/%d", k, c.Found, c.Searches)
+			fmt.Fprintf(w, "  %-10s %5d/%-5d %7.1f %7.1f\n", k, c.Found, c.Searches, c.P50ms, c.P99ms)
 		}
 	}
-	fmt.Fprintln(w)
 	if len(r.Failures) > 0 {
 		fmt.Fprintln(w, "\nfirst failures:")
 		for _, f := range r.Failures {

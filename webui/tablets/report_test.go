@@ -44,14 +44,14 @@ func TestReport_Figures(t *testing.T) {
 	if s, _ := r.Kind(KindSignIn); s.Requests != 1 || s.P50ms != 800 || len(r.SignIn) != 1 {
 		t.Fatalf("sign-in %+v", s)
 	}
-	if r.Visits != 2 || r.DraftsFirst != 1 || r.Searches[searchName] != (SearchCount{2, 2}) {
+	if r.Visits != 2 || r.DraftsFirst != 1 || r.Searches[searchName] != (SearchCount{Searches: 2, Found: 2, P50ms: 99, P99ms: 100}) {
 		t.Fatalf("visits %d drafts %d searches %v", r.Visits, r.DraftsFirst, r.Searches)
 	}
 	var b strings.Builder
 	if err := r.WriteText(&b); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"100 requests, 10.0/s, 1 failed", "search", "sign_in", "name 2/2", "no results list"} {
+	for _, want := range []string{"100 requests, 10.0/s, 1 failed", "search", "sign_in", "name           2/2", "no results list"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, b.String())
 		}

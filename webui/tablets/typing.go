@@ -21,7 +21,7 @@ var (
 	typedMisspelled = []string{"Suneeta", "Laxmi", "Muhammad", "Vijai", "Krushna", "Jyothi", "Puja", "Gita", "Syam",
 		"Preeya", "Kavitha", "Farooq", "Seeta", "Dipak", "Radhaa", "Manoje", "Savithri", "Imraan"}
 	typedMisspelledLast = []string{"Yaadav", "Tiwary", "Kushvaha", "Misra", "Sharmaa", "Pandy", "Varma", "Guptaa"}
-	typedDevanagari = []string{"सुनीता", "अनीता", "राम", "श्याम", "लक्ष्मी", "मोहम्मद", "पूजा", "विजय", "ज्योति", "कृष्णा",
+	typedDevanagari     = []string{"सुनीता", "अनीता", "राम", "श्याम", "लक्ष्मी", "मोहम्मद", "पूजा", "विजय", "ज्योति", "कृष्णा",
 		"गीता", "रमेश", "सुरेश", "प्रिया", "रेखा", "महेश", "कविता", "अजय", "सावित्री", "गोपाल", "मीना", "राजू", "सीता",
 		"दीपक", "नेहा", "अर्जुन", "राधा", "मनोज"}
 	typedDevanagariLast = []string{"देवी", "कुमारी", "प्रसाद", "यादव", "शर्मा", "वर्मा", "पटेल", "गुप्ता", "मिश्रा",
