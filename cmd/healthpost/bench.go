@@ -28,7 +28,7 @@ type tabletsOptions struct {
 	url, user, password      string
 	passwordStdin            bool
 	adminUser, adminPass     string
-	tablets                  int
+	tablets, visits          int
 	duration, think, timeout time.Duration
 	seed                     uint64
 }
@@ -65,8 +65,8 @@ doctor; --admin-user also weighs the admin page.`,
 				return usageError("--user required: a health worker's account on the test node", try)
 			case o.password != "" && o.passwordStdin:
 				return usageError("give --password or --password-stdin, not both", try)
-			case o.tablets < 1 || o.duration <= 0 || o.timeout <= 0 || o.think < 0:
-				return usageError("--tablets, --duration and --timeout must be positive and --think not negative", try)
+			case o.tablets < 1 || o.duration <= 0 || o.timeout <= 0 || o.think < 0 || o.visits < 0:
+				return usageError("--tablets, --duration and --timeout must be positive, --think and --visits not negative", try)
 			case o.adminUser != "" && o.adminPass == "":
 				return usageError("--admin-user needs --admin-password", try+" --admin-user admin --admin-password PW")
 			}
@@ -82,7 +82,7 @@ doctor; --admin-user also weighs the admin page.`,
 			}
 			f := tablets.New(o.url, o.user, o.password)
 			f.AdminUsername, f.AdminPassword = o.adminUser, o.adminPass
-			f.Tablets, f.Duration, f.Think, f.Timeout, f.Seed = o.tablets, o.duration, o.think, o.timeout, o.seed
+			f.Tablets, f.Duration, f.Think, f.Timeout, f.Seed, f.Visits = o.tablets, o.duration, o.think, o.timeout, o.seed, o.visits
 			if !a.json {
 				f.Progress = a.stdout
 				fmt.Fprintf(a.stdout, "Signing in %d tablets at %s, then %s of load.\n", o.tablets, o.url, o.duration)
@@ -116,6 +116,7 @@ doctor; --admin-user also weighs the admin page.`,
 	f.DurationVar(&o.duration, "duration", tablets.DefaultDuration, "how long to run the load, after signing in")
 	f.DurationVar(&o.think, "think", 0, "mean pause after each page (0: ask again at once)")
 	f.DurationVar(&o.timeout, "timeout", tablets.DefaultTimeout, "how long to wait for each answer")
+	f.IntVar(&o.visits, "visits", 0, "stop each tablet after finalizing this many visits (0: run for --duration)")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the tablets' choices, to repeat a run")
 	return cmd
 }

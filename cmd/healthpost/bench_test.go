@@ -105,10 +105,15 @@ func (bn *benchNode) tablets(tb testing.TB, args ...string) (*tablets.Report, re
 
 func TestBenchTablets(t *testing.T) {
 	bn := startBenchNode(t, edgetest.Population{Patients: 300, Observations: 2000}, "health-worker")
-	rep, r := bn.tablets(t, "--tablets", "4", "--duration", "4s")
+	// A fixed amount of work with seeded choices: the same requests every
+	// run, however fast the machine.
+	rep, r := bn.tablets(t, "--tablets", "4", "--visits", "5", "--duration", "5m")
 	if r.code != 0 || rep == nil {
 		t.Fatalf("bench tablets: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
+	var text strings.Builder
+	rep.WriteText(&text)
+	t.Logf("\n%s", text.String())
 
 	// Ensure every step of a visit was taken, and none failed.
 	if rep.Failed != 0 || len(rep.Failures) != 0 {
@@ -149,7 +154,7 @@ func TestBenchTablets(t *testing.T) {
 	bn.srv.stop(t)
 	db := edgetest.MustRawDB(t, filepath.Join(bn.dataDir, edge.DBFileName))
 	byBench := `FROM encounters e JOIN users u ON u.id = e.practitioner_id WHERE u.username = 'bench.asha'`
-	if rep.Visits < 4 || rep.DraftsFirst == 0 || rep.DraftsFirst == rep.Visits {
+	if rep.Visits != 20 || rep.DraftsFirst == 0 || rep.DraftsFirst == rep.Visits {
 		t.Errorf("visits %d, drafts first %d", rep.Visits, rep.DraftsFirst)
 	}
 	for _, c := range []struct {

@@ -31,6 +31,7 @@ type tablet struct {
 	rec      *stats
 	cards    cards
 	deadline time.Time
+	visits   int // finalized
 }
 
 func newTablet(f *Fleet, base *url.URL, id int, rng *rand.Rand) *tablet {
@@ -369,6 +370,7 @@ func (t *tablet) episode(ctx context.Context) {
 		return
 	}
 	t.rec.saved(draftFirst)
+	t.visits++
 	t.pause(ctx)
 	if t.rng.IntN(10) < 3 && !over() {
 		slip := visit.byID("print-slip")

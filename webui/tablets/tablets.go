@@ -54,6 +54,10 @@ type Fleet struct {
 	// Think is the mean pause after each page, as a person reads and types;
 	// zero runs a closed loop, each tablet asking again as soon as answered.
 	Think time.Duration
+	// Visits, when set, stops each tablet once it has finalized that many
+	// visits (or Duration is up): a fixed amount of work, the same choices
+	// for the same Seed.
+	Visits int
 	// Timeout bounds each request.
 	Timeout time.Duration
 	// Seed makes the run's choices repeatable.
@@ -76,8 +80,8 @@ func (f *Fleet) Run(ctx context.Context) (*Report, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("node URL %q: want http://host:port", f.URL)
 	}
-	if f.Tablets < 1 || f.Duration <= 0 || f.Timeout <= 0 || f.Think < 0 {
-		return nil, errors.New("tablets and duration must be positive, think time not negative")
+	if f.Tablets < 1 || f.Duration <= 0 || f.Timeout <= 0 || f.Think < 0 || f.Visits < 0 {
+		return nil, errors.New("tablets and duration must be positive, think time and visits not negative")
 	}
 	if f.Username == "" || f.Password == "" {
 		return nil, errors.New("a username and password to sign the tablets in with are required")
@@ -138,7 +142,7 @@ func (f *Fleet) Run(ctx context.Context) (*Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ctx.Err() == nil && time.Now().Before(deadline) {
+			for ctx.Err() == nil && time.Now().Before(deadline) && (f.Visits == 0 || t.visits < f.Visits) {
 				t.episode(ctx)
 			}
 		}()
