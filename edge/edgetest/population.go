@@ -22,8 +22,10 @@ import (
 // tests: patients with the names, phones and ABHA numbers of a north Indian
 // block (a tenth written in Devanagari), their visits with vitals, diagnoses
 // and prescriptions over the last three years, and a few device readings.
-// The same Population always gives the same people and visits (the random
-// source is seeded); only the IDs differ between builds.
+// The visits are final and, like visits finalized before the node kept
+// versions, have no encounter_versions rows: the node reads them as version
+// 1. The same Population always gives the same people and visits (the
+// random source is seeded); only the IDs differ between builds.
 type Population struct {
 	Patients int
 	// Observations are the vitals; four to an encounter, so there are

@@ -63,6 +63,15 @@ func TestPopulation_MustCopy(t *testing.T) {
 			t.Errorf("SearchPatients(%q) = %d results, %s, %v", q, len(ms), kind, err)
 		}
 	}
+	var patientID, encounterID string
+	db.QueryRow(`SELECT patient_id, id FROM encounters ORDER BY node_seq LIMIT 1`).Scan(&patientID, &encounterID)
+	rec, err := s.PatientRecord(ctx, patientID, []string{"8480-6"})
+	if err != nil || len(rec.Encounters) == 0 || len(rec.Encounters[0].Diagnoses) == 0 || len(rec.Vitals["8480-6"]) == 0 {
+		t.Fatalf("patient record of a populated patient: %+v, %v", rec, err)
+	}
+	if e, err := s.Encounter(ctx, encounterID); err != nil || len(e.Observations) != 4 || len(e.Prescriptions) == 0 {
+		t.Fatalf("populated encounter: %+v, %v", e, err)
+	}
 	p := &edge.Patient{Name: "Asha Kumari", Gender: "F", StatedAge: 30}
 	if err := s.CreatePatient(ctx, p); err != nil {
 		t.Fatal(err)
