@@ -221,9 +221,16 @@ func (t *tablet) pause(ctx context.Context) {
 	if t.f.Think <= 0 {
 		return
 	}
-	d := time.Duration(float64(t.f.Think) * (0.5 + t.rng.Float64()))
+	t.wait(ctx, time.Duration(float64(t.f.Think)*(0.5+t.rng.Float64())))
+}
+
+// wait pauses for d, or less when the run ends sooner.
+func (t *tablet) wait(ctx context.Context, d time.Duration) {
 	if until := time.Until(t.deadline); !t.deadline.IsZero() && d > until {
 		d = max(until, 0)
+	}
+	if d <= 0 {
+		return
 	}
 	tm := time.NewTimer(d)
 	defer tm.Stop()

@@ -142,6 +142,11 @@ func (f *Fleet) Run(ctx context.Context) (*Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// With think time, health workers start at different moments,
+			// not all in the same millisecond.
+			if f.Think > 0 {
+				t.wait(ctx, time.Duration(t.rng.Float64()*float64(f.Think)))
+			}
 			for ctx.Err() == nil && time.Now().Before(deadline) && (f.Visits == 0 || t.visits < f.Visits) {
 				t.episode(ctx)
 			}
