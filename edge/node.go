@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 )
 
@@ -64,6 +65,11 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	if n.FirstAdminPassword, err = s.EnsureFirstAdmin(ctx); err != nil {
 		s.Close(ctx)
 		return fmt.Errorf("create first admin: %w", err)
+	}
+	if n.FirstAdminPassword != "" {
+		// Hashing the password took argon2's 64 MiB; hand it back now
+		// rather than idle with it until the scavenger gets round to it.
+		debug.FreeOSMemory()
 	}
 	return nil
 }

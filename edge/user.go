@@ -86,13 +86,25 @@ const (
 	argonKeyLen  = 32
 )
 
+// argonSlots bounds how many argon2 hashes run at once. Each takes
+// argonMemory (64 MiB); twenty tablets signing in together at the start of a
+// shift must queue for a few hundred milliseconds, not ask a Pi for 1.3 GB.
+var argonSlots = make(chan struct{}, 2)
+
+// argon2Key runs argon2id in one of the slots.
+func argon2Key(password, salt []byte, t, m uint32, p uint8, keyLen uint32) []byte {
+	argonSlots <- struct{}{}
+	defer func() { <-argonSlots }()
+	return argon2.IDKey(password, salt, t, m, p, keyLen)
+}
+
 // HashPassword hashes a password with argon2id into a PHC-format string.
 func HashPassword(password string) (string, error) {
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argon2Key([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
@@ -118,7 +130,7 @@ func CheckPassword(hash, password string) bool {
 	if err1 != nil || err2 != nil || len(want) == 0 {
 		return false
 	}
-	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	got := argon2Key([]byte(password), salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 
