@@ -32,7 +32,7 @@ type drug struct {
 
 // Label is how the form and the slip show the drug.
 func (d drug) Label() string {
-	return strings.TrimSpace(d.Name + " " + d.Strength + " " + d.Form)
+	return strings.Join(strings.Fields(d.Name+" "+d.Strength+" "+d.Form), " ")
 }
 
 var formulary = []drug{

@@ -16,3 +16,14 @@ func Routes(s *Server) []RouteInfo {
 	}
 	return out
 }
+
+// FormularyLabels lists how the visit form offers each formulary drug, and
+// whether a prescription line typed as that label is accepted.
+func FormularyLabels() map[string]bool {
+	out := map[string]bool{}
+	for _, d := range formulary {
+		_, ok := drugByLabel(d.Label())
+		out[d.Label()] = ok
+	}
+	return out
+}
