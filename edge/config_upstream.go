@@ -28,7 +28,28 @@ type UpstreamConfig struct {
 
 	Windows       string `toml:"windows" help:"local times the link may be used, e.g. 22:00-06:00,13:00-14:00; empty is any time (alerts always go)"`
 	DailyBudgetMB int64  `toml:"daily_budget_mb" help:"megabytes delivery may move per day on a metered link; 0 is no limit (alerts always go)"`
+
+	// USB export files ('healthpost export', 'healthpost import'), for
+	// weeks without a link: the hub's two public keys, as 'healthpost hub
+	// key' prints them.
+	ExportKey  string        `toml:"export_key" help:"the hub's public key USB export files are encrypted to (age1...), as 'healthpost hub key' prints it; empty: no USB export"`
+	ReceiptKey string        `toml:"receipt_key" help:"the hub's public key its receipts of USB export files are signed with, as 'healthpost hub key' prints it"`
+	ExportWait time.Duration `toml:"export_wait" help:"how long documents in a USB export file wait for the hub's receipt before the link may send them again, e.g. 72h; 0 is the default (7 days)"`
 }
+
+// DefaultExportWait is how long an exported document waits for its receipt
+// before online delivery may send it again: a week, one round trip of a
+// stick to the district office and back on the weekly visit, after which the
+// stick is taken as lost. Sending again is safe (upstream writes are
+// idempotent) and confirms the document too.
+const DefaultExportWait = 7 * 24 * time.Hour
+
+// Shapes of the hub's keys: an age X25519 recipient, and a base64 Ed25519
+// public key.
+var (
+	exportKeyRe  = regexp.MustCompile(`^age1[02-9ac-hj-np-z]{58}$`)
+	receiptKeyRe = regexp.MustCompile(`^[A-Za-z0-9+/]{43}=$`)
+)
 
 // Upstream modes.
 const (
@@ -82,6 +103,15 @@ func (c *Config) ValidateUpstream() error {
 	}
 	if u.DailyBudgetMB < 0 {
 		return bad("upstream.daily_budget_mb", "must not be negative")
+	}
+	if u.ExportKey != "" && !exportKeyRe.MatchString(u.ExportKey) {
+		return bad("upstream.export_key", "not a hub export key like age1qy...: copy it as 'healthpost hub key' prints it")
+	}
+	if u.ReceiptKey != "" && !receiptKeyRe.MatchString(u.ReceiptKey) {
+		return bad("upstream.receipt_key", "not a hub receipt key (44 characters of base64): copy it as 'healthpost hub key' prints it")
+	}
+	if u.ExportWait < 0 {
+		return bad("upstream.export_wait", "must not be negative")
 	}
 	for _, w := range strings.Split(u.Windows, ",") {
 		if w = strings.TrimSpace(w); w != "" && !windowRe.MatchString(w) {

@@ -87,14 +87,15 @@ func scanOutbox(rows *sql.Rows) (OutboxItem, error) {
 	return it, err
 }
 
-// DueOutbox returns up to limit pending rows whose next attempt is due at now,
-// by lane and then in commit order. A row is held back while an earlier row
-// of the same patient is still pending or exported, so each patient's
+// DueOutbox returns up to limit rows whose next attempt is due at now, by
+// lane and then in commit order: pending rows, and exported rows whose wait
+// for their USB export receipt is over. A row is held back while an earlier
+// row of the same patient is still pending or exported, so each patient's
 // documents arrive in the order they were written; quarantined rows do not
 // hold others back.
 func (s *Store) DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error) {
 	rows, err := s.readers.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox o
-		WHERE o.state = 'pending' AND o.next_attempt_at <= ?
+		WHERE o.state IN ('pending', 'exported') AND o.next_attempt_at <= ?
 		  AND (o.patient_id IS NULL OR NOT EXISTS (
 			SELECT 1 FROM outbox p WHERE p.patient_id = o.patient_id
 			  AND p.state IN ('pending', 'exported') AND p.id < o.id))

@@ -74,8 +74,9 @@ func (s *Store) SettleOutbox(ctx context.Context, runID int64, outs []OutboxOutc
 				res, err = tx.exec(`UPDATE outbox SET state = 'quarantined', attempts = attempts + 1, last_error = ?
 					WHERE id = ? AND state IN ('pending', 'exported')`, o.Reason, o.ID)
 			case OutboxPending:
-				res, err = tx.exec(`UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?
-					WHERE id = ? AND state = 'pending'`, o.Reason, o.Next.UnixMilli(), o.ID)
+				// An exported row sent again online and failed is pending from now on.
+				res, err = tx.exec(`UPDATE outbox SET state = 'pending', attempts = attempts + 1, last_error = ?, next_attempt_at = ?
+					WHERE id = ? AND state IN ('pending', 'exported')`, o.Reason, o.Next.UnixMilli(), o.ID)
 			default:
 				return fmt.Errorf("settle outbox %d: unknown outcome %q", o.ID, o.State)
 			}
@@ -232,9 +233,13 @@ func (s *Store) OutboxItems(ctx context.Context, f OutboxFilter) ([]OutboxItem, 
 
 // NextOutboxDue returns when the earliest pending row is next due, or
 // ErrNotFound when nothing is pending. The delivery engine sleeps until then.
+// Rows waiting on a USB export receipt (exported rows, and pending rows held
+// back behind one) do not count: that wait is days long, and the engine's
+// poll finds them when it ends.
 func (s *Store) NextOutboxDue(ctx context.Context) (time.Time, error) {
 	var next sql.NullInt64
-	if err := s.readers.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'`).Scan(&next); err != nil {
+	if err := s.readers.QueryRowContext(ctx, `SELECT min(o.next_attempt_at) FROM outbox o WHERE o.state = 'pending'
+		AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.patient_id = o.patient_id AND p.state = 'exported' AND p.id < o.id)`).Scan(&next); err != nil {
 		return time.Time{}, fmt.Errorf("read next due outbox row: %w", err)
 	}
 	if !next.Valid {

@@ -4,20 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/syncq/exportfile"
 )
 
 // ReceiptFormat names the layout of a receipt report's payload.
@@ -113,82 +107,12 @@ func (r *ReceiptReport) Verify() (*ReceiptPayload, string, error) {
 }
 
 // Fingerprint is a short, printable name of a public key.
-func Fingerprint(pub ed25519.PublicKey) string {
-	h := sha256.Sum256(pub)
-	return "SHA256:" + hex.EncodeToString(h[:16])
-}
+func Fingerprint(pub ed25519.PublicKey) string { return exportfile.Fingerprint(pub) }
 
 // LoadOrCreateSigningKey reads the node's Ed25519 key from path (PKCS#8
-// PEM), or makes one and writes it atomically (temp file, fsync, rename,
-// fsync of the directory) with mode 0600.
+// PEM), or makes one and writes it atomically with mode 0600.
 func LoadOrCreateSigningKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		blk, _ := pem.Decode(b)
-		if blk == nil {
-			return nil, fmt.Errorf("%s is not a PEM key; move it aside to make a new one", path)
-		}
-		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("read signing key %s: %w", path, err)
-		}
-		key, ok := k.(ed25519.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("%s is not an Ed25519 key", path)
-		}
-		return key, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read signing key: %w", err)
-	}
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	if err := writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		return nil, fmt.Errorf("save signing key: %w", err)
-	}
-	return key, nil
-}
-
-// writeFileAtomic writes a file so that a crash leaves either the old file
-// or the whole new one.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return exportfile.LoadOrCreateSigningKey(path)
 }
 
 // WriteReceiptReport writes the report to path atomically.
@@ -197,5 +121,5 @@ func WriteReceiptReport(path string, r *ReceiptReport) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(b, '\n'), 0o644)
+	return exportfile.WriteFileAtomic(path, append(b, '\n'), 0o644)
 }

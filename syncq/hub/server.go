@@ -53,6 +53,10 @@ type Server struct {
 	// AllowAnonymous accepts requests without credentials, as node
 	// "anonymous": for a trainer's demonstration only.
 	AllowAnonymous bool
+	// Exports takes USB export files at POST [base]/$export-file; nil
+	// answers 404. MaxExportBytes caps one file.
+	Exports        *Exports
+	MaxExportBytes int64
 
 	ln  net.Listener
 	srv *http.Server
@@ -193,6 +197,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.methodNotAllowed(w, r, "POST")
+	case len(parts) == 1 && parts[0] == "$export-file":
+		s.exportFile(w, r)
 	case parts[0] != "Bundle":
 		s.outcome(w, r, http.StatusNotFound, issue("not-supported", "", "this hub stores Bundle resources only, not %q", parts[0]))
 	case len(parts) == 1:

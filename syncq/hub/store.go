@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/google/uuid"
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+
+	"github.com/healthpost/healthpost/syncq/exportfile"
 )
 
 // Sentinel errors of the store; the server turns each into an
@@ -76,6 +79,9 @@ var schema = []string{
 		node       TEXT NOT NULL,
 		at         INTEGER NOT NULL
 	) STRICT;`,
+	// USB export files: the key each node signs its files with.
+	`ALTER TABLE nodes ADD COLUMN signing_key BLOB;  -- Ed25519 public key of the node's export files
+	CREATE UNIQUE INDEX nodes_signing_key ON nodes (signing_key);`,
 }
 
 // Store is the hub's SQLite database: one writer, a pool of readers.
@@ -262,6 +268,9 @@ type Node struct {
 	CreatedAt time.Time `json:"created_at"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
 	HasToken  bool      `json:"has_token"`
+	// SigningKey is the fingerprint of the key its USB export files are
+	// signed with, empty when none is registered.
+	SigningKey string `json:"signing_key,omitempty"`
 }
 
 func validNodeName(n string) bool {
@@ -319,7 +328,8 @@ func (s *Store) RevokeNode(ctx context.Context, name string) error {
 
 // Nodes lists the registered nodes.
 func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
-	rows, err := s.readers.QueryContext(ctx, `SELECT name, created_at, coalesce(revoked_at, 0), token_hash IS NOT NULL FROM nodes ORDER BY name`)
+	rows, err := s.readers.QueryContext(ctx, `SELECT name, created_at, coalesce(revoked_at, 0), token_hash IS NOT NULL, signing_key
+		FROM nodes ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
@@ -328,8 +338,12 @@ func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
 	for rows.Next() {
 		var n Node
 		var created, revoked int64
-		if err := rows.Scan(&n.Name, &created, &revoked, &n.HasToken); err != nil {
+		var key []byte
+		if err := rows.Scan(&n.Name, &created, &revoked, &n.HasToken, &key); err != nil {
 			return nil, err
+		}
+		if len(key) == ed25519.PublicKeySize {
+			n.SigningKey = exportfile.Fingerprint(key)
 		}
 		n.CreatedAt = time.UnixMilli(created)
 		if revoked != 0 {
