@@ -260,7 +260,7 @@ type ImportOptions struct {
 	// this node signed.
 	NodeKey ed25519.PublicKey
 	// Upstream is recorded as the receipts' upstream, as online delivery
-	// records its base URL; empty uses the hub's name in the receipt.
+	// records its base URL; empty names the hub by its key.
 	Upstream string
 }
 
@@ -297,9 +297,6 @@ func ImportReceipt(ctx context.Context, s *edge.Store, data []byte, opts ImportO
 			exportfile.ErrBadReceipt, fingerprintOf(r.NodeKey))
 	}
 	upstream := opts.Upstream
-	if upstream == "" {
-		upstream = r.Hub
-	}
 	if upstream == "" {
 		upstream = "hub " + exportfile.Fingerprint(opts.HubKey)
 	}

@@ -116,6 +116,9 @@ for example HEALTHPOST_DATA_DIR or HEALTHPOST_HTTP_LISTEN; flags win over both.`
 		a.deviceCommand(),
 		a.syncCommand(),
 		a.hubCommand(),
+		a.exportCommand(),
+		a.importCommand(),
+		a.pushCommand(),
 		a.benchCommand(),
 	)
 	return root

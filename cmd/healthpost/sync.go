@@ -105,6 +105,8 @@ type syncStatus struct {
 	LastError     *edge.SyncRun      `json:"last_error,omitempty"`
 	Quarantined   []edge.OutboxItem  `json:"quarantined"`
 	Runs          []edge.SyncRun     `json:"runs"`
+	// Exports is what waits on USB export receipts.
+	Exports edge.ExportWaits `json:"exports"`
 }
 
 var laneNames = []string{edge.LaneAlert: "alert", edge.LaneClinical: "clinical", edge.LaneBulk: "bulk"}
@@ -137,6 +139,9 @@ func (a *app) syncStatusCommand() *cobra.Command {
 					return err
 				}
 				if st.Runs, err = s.SyncRuns(ctx, runs); err != nil {
+					return err
+				}
+				if st.Exports, err = s.ExportWaits(ctx); err != nil {
 					return err
 				}
 				if st.Quarantined == nil {
@@ -191,6 +196,10 @@ func (a *app) printSyncStatus(st syncStatus) {
 		fmt.Fprintf(w, "Oldest waiting:  %s\n", when(st.OldestPending))
 	}
 	fmt.Fprintf(w, "Last delivered:  %s\n", when(st.LastDelivered))
+	if ex := st.Exports; ex.Exported > 0 {
+		fmt.Fprintf(w, "USB export:      %d documents await the hub's receipt ('healthpost import RECEIPT'), %d later ones wait behind them;\n", ex.Exported, ex.Held)
+		fmt.Fprintf(w, "                 from %s they go by the link, when there is one.\n", ex.Until.Local().Format("02 Jan 2006 15:04"))
+	}
 	if st.LastError != nil {
 		fmt.Fprintf(w, "Last error:      %s: %s\n", when(st.LastError.StartedAt), st.LastError.LastError)
 	} else {
@@ -310,8 +319,14 @@ respected unless --ignore-limits.`,
 						quarantined += c.Count
 					}
 				}
+				// Documents behind a USB export wait for its receipt, not for the link.
+				exports, err := s.ExportWaits(context.WithoutCancel(ctx))
+				if err != nil {
+					return err
+				}
+				pending -= exports.Held
 				if a.json {
-					if err := a.printJSON(map[string]any{"status": st, "pending": pending, "quarantined": quarantined, "error": errString(derr)}); err != nil {
+					if err := a.printJSON(map[string]any{"status": st, "pending": pending, "quarantined": quarantined, "exports": exports, "error": errString(derr)}); err != nil {
 						return err
 					}
 				} else {
@@ -328,6 +343,10 @@ respected unless --ignore-limits.`,
 							fmt.Fprint(a.stdout, ": today's byte budget is spent (--ignore-limits sends now)")
 						}
 						fmt.Fprintln(a.stdout, ".")
+					}
+					if exports.Exported > 0 {
+						fmt.Fprintf(a.stdout, "%d documents in USB export files (and %d behind them) wait for the hub's receipt until %s.\n",
+							exports.Exported, exports.Held, exports.Until.Local().Format("02 Jan 2006 15:04"))
 					}
 				}
 				switch {

@@ -34,7 +34,6 @@ type Receipt struct {
 	// NodeKey is the key that signed the export file; Node its name at the hub.
 	NodeKey    string            `json:"node_key"`
 	Node       string            `json:"node"`
-	Hub        string            `json:"hub,omitempty"`
 	ReceivedAt time.Time         `json:"received_at"`
 	Documents  []ReceiptDocument `json:"documents"`
 }

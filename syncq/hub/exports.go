@@ -138,8 +138,6 @@ func (e *FileError) Unwrap() error { return e.Err }
 type Exports struct {
 	Store *Store
 	Keys  *Keys
-	// Hub names this hub in receipts (its FHIR base URL).
-	Hub string
 	// Logger receives one line per file: node, export id, counts. No PHI.
 	Logger *slog.Logger
 	// MaxDocumentBytes caps one document; 0 is DefaultMaxBodyBytes.
@@ -200,7 +198,7 @@ func (x *Exports) Accept(ctx context.Context, data []byte, via string) (*Accepte
 		return nil, fileError(err)
 	}
 	r := &exportfile.Receipt{ExportID: f.Header.ExportID, FileSHA256: f.SHA256, NodeKey: f.Header.NodeKey, Node: node,
-		Hub: x.Hub, ReceivedAt: x.Store.Now().UTC(), Documents: make([]exportfile.ReceiptDocument, 0, f.Header.Documents)}
+		ReceivedAt: x.Store.Now().UTC(), Documents: make([]exportfile.ReceiptDocument, 0, f.Header.Documents)}
 	acc := &Accepted{Receipt: r}
 	var chunk []Write
 	var at []int // index in r.Documents of each write
