@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -14,18 +13,6 @@ import (
 	"github.com/healthpost/healthpost/edge"
 	"github.com/healthpost/healthpost/edge/edgetest"
 )
-
-// MustMountTmpfs mounts a tmpfs of size bytes: a real, small filesystem that
-// really fills up. It needs root, as the tests run under .ci/run.
-func MustMountTmpfs(tb testing.TB, size int64) string {
-	tb.Helper()
-	dir := tb.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+strconv.FormatInt(size, 10)); err != nil {
-		tb.Fatalf("mount a %d-byte tmpfs at %s: %v (the disk-full tests need root; run them as .ci/run does)", size, dir, err)
-	}
-	tb.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
-	return dir
-}
 
 // fill writes a file of n bytes into dir, taking free space away.
 func fill(tb testing.TB, dir, name string, n int64) string {
@@ -56,7 +43,7 @@ func freeBytes(tb testing.TB, dir string) int64 {
 }
 
 func TestStorage_Watermarks(t *testing.T) {
-	dir := MustMountTmpfs(t, 64<<20)
+	dir := edgetest.MustMountTmpfs(t, 64<<20)
 	path := filepath.Join(dir, edge.DBFileName)
 	s := edgetest.NewTestStore(path)
 	s.LowFreeBytes = 40 << 20
@@ -139,7 +126,7 @@ func TestStorage_Watermarks(t *testing.T) {
 
 func TestStorage_DiskFullMidWrite(t *testing.T) {
 	// Watermarks off: the filesystem itself runs out under SQLite.
-	dir := MustMountTmpfs(t, 3<<20)
+	dir := edgetest.MustMountTmpfs(t, 3<<20)
 	path := filepath.Join(dir, edge.DBFileName)
 	s := edgetest.NewTestStore(path)
 	s.LowFreeBytes, s.CriticalFreeBytes = 1, 0

@@ -7,7 +7,10 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strconv"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/healthpost/healthpost/edge"
 )
@@ -69,4 +72,16 @@ func MustCount(tb testing.TB, db *sql.DB, query string, args ...any) int {
 // Clerk is the context of a logged-in health worker, for audited writes.
 func Clerk() context.Context {
 	return edge.WithActor(context.Background(), edge.Actor{Kind: edge.ActorUser, ID: "clerk-1"})
+}
+
+// MustMountTmpfs mounts a tmpfs of size bytes: a real, small filesystem that
+// really fills up. It needs root, as the tests run under .ci/run.
+func MustMountTmpfs(tb testing.TB, size int64) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+strconv.FormatInt(size, 10)); err != nil {
+		tb.Fatalf("mount a %d-byte tmpfs at %s: %v (the disk-full tests need root; run them as .ci/run does)", size, dir, err)
+	}
+	tb.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
 }

@@ -277,15 +277,15 @@ func Parse(data []byte) (*File, error) {
 	if err := json.Unmarshal(headerLine, &h); err != nil {
 		return nil, fmt.Errorf("%w: the header is not JSON", ErrTampered)
 	}
-	if h.Format != Format {
-		return nil, fmt.Errorf("%w: the header says format %q", ErrNotExportFile, h.Format)
-	}
 	pub, err := ParsePublicKey(h.NodeKey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the header names no valid signing key", ErrTampered)
 	}
 	if !ed25519.Verify(pub, signed, sig) {
 		return nil, fmt.Errorf("%w: the header's signature does not match (key %s)", ErrTampered, Fingerprint(pub))
+	}
+	if h.Format != Format {
+		return nil, fmt.Errorf("%w: the header says format %q", ErrNotExportFile, h.Format)
 	}
 	// The header is the signer's from here on.
 	switch {
