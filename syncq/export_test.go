@@ -518,3 +518,85 @@ func TestImportReceipt_RefusesReceiptsNotForThisNode(t *testing.T) {
 		})
 	}
 }
+
+func TestExport_DocumentRefusedByTheHubIsQuarantined(t *testing.T) {
+	t.Parallel()
+	ctx := edgetest.Clerk()
+	path := filepath.Join(t.TempDir(), edge.DBFileName)
+	s := edgetest.MustOpenStoreAt(t, path)
+	docs := MustSeed(t, s, 3, 6)
+	key := mustNodeKey(t)
+	h := MustOpenExportHub(t, key)
+	// A mapper whose second document breaks a rule the hub checks (a Composition without a title).
+	untitled := syncq.MapperFunc(func(ctx context.Context, it edge.OutboxItem) (string, []byte, error) {
+		id, b := synctest.Document(it)
+		if it.ID == 2 {
+			b = bytes.Replace(b, []byte(`"title":"`+it.Document+`"`), []byte(`"title":" "`), 1)
+		}
+		return id, b, nil
+	})
+	res, err := syncq.Export(ctx, s, untitled, syncq.ExportOptions{Dir: t.TempDir(), HubKey: h.Keys.ExportKey(), Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(res.Path)
+
+	// Ensure the hub stores the rest and names the refused document and why in the receipt.
+	signed, r, err := h.Client(t).PushExport(context.Background(), data, h.ReceiptKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := r.Documents[1]; d.OutboxID != 2 || !strings.Contains(d.Refused, "title") || d.RemoteID != "" {
+		t.Fatalf("receipt says %+v for the untitled document, want it refused for its title", d)
+	}
+	if n := mustArrivals(t, h.Store); n != int64(docs-1) {
+		t.Fatalf("the hub stored %d versions, want %d", n, docs-1)
+	}
+	// Ensure import quarantines it with the hub's reason, for an administrator, and confirms the rest.
+	ir, err := syncq.ImportReceipt(ctx, s, signed, syncq.ImportOptions{HubKey: h.ReceiptKey()})
+	if err != nil || ir.Refused != 1 || ir.Confirmed != docs-1 {
+		t.Fatalf("import = %+v (err %v), want 1 refused and %d confirmed", ir, err, docs-1)
+	}
+	it, err := s.OutboxItem(ctx, 2)
+	if err != nil || it.State != edge.OutboxQuarantined || !strings.Contains(it.LastError, "title") {
+		t.Fatalf("outbox 2 is %s (%q), want quarantined with the hub's reason", it.State, it.LastError)
+	}
+}
+
+func TestHub_SigningKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := edgetest.MustOpenStore(t)
+	MustSeed(t, s, 1, 2)
+	key := mustNodeKey(t)
+	h := MustOpenExportHub(t, key)
+	pub := key.Public().(ed25519.PublicKey)
+
+	// Ensure one key belongs to one node.
+	if err := h.Store.SetSigningKey(ctx, "phc-other", pub); !errors.Is(err, hub.ErrKeyTaken) {
+		t.Fatalf("the same key for another node: err=%v, want ErrKeyTaken", err)
+	}
+	// Ensure a node registered by its key alone (no token) is listed with the key's fingerprint.
+	other := mustNodeKey(t)
+	if err := h.Store.SetSigningKey(ctx, "subcentre-7", other.Public().(ed25519.PublicKey)); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := h.Store.Nodes(ctx)
+	if err != nil || len(nodes) != 2 || nodes[1].Name != "subcentre-7" || nodes[1].HasToken ||
+		nodes[1].SigningKey != exportfile.Fingerprint(other.Public().(ed25519.PublicKey)) {
+		t.Fatalf("nodes = %+v (err %v)", nodes, err)
+	}
+	// Ensure a revoked node's files are refused whole.
+	_, data := MustExport(t, s, h, key, 0)
+	if err := h.Store.RevokeNode(ctx, "node-test"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Exports.Accept(ctx, data, "test")
+	var fe *hub.FileError
+	if !errors.As(err, &fe) || fe.Status != http.StatusForbidden || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("a revoked node's file: err=%v, want 403 saying it is revoked", err)
+	}
+	if n := mustArrivals(t, h.Store); n != 0 {
+		t.Fatalf("the hub stored %d versions of a revoked node's file", n)
+	}
+}
