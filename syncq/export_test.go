@@ -82,7 +82,9 @@ func (h *exportHub) Client(tb testing.TB) *syncq.Client {
 }
 
 // ReceiptKey is the hub's receipt key, as a node configures it.
-func (h *exportHub) ReceiptKey() ed25519.PublicKey { return h.Keys.Signing.Public().(ed25519.PublicKey) }
+func (h *exportHub) ReceiptKey() ed25519.PublicKey {
+	return h.Keys.Signing.Public().(ed25519.PublicKey)
+}
 
 func mustNodeKey(tb testing.TB) ed25519.PrivateKey {
 	tb.Helper()

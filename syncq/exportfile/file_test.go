@@ -190,7 +190,7 @@ func TestFile_RejectedWhole(t *testing.T) {
 func TestReceipt_Signed(t *testing.T) {
 	hub := mustKey(t)
 	r := &exportfile.Receipt{ExportID: "e1", FileSHA256: "ab", NodeKey: "k", Node: "phc-test", ReceivedAt: time.Now().UTC(),
-		Documents: []exportfile.ReceiptDocument{{OutboxID: 7, Key: "k7", BundleID: "b7", RemoteID: "Bundle/b7", RemoteVersion: "2"}}}
+		Documents: []exportfile.ReceiptDocument{{OutboxID: 7, Key: "k7", RemoteID: "Bundle/b7", RemoteVersion: "2"}}}
 	b, err := exportfile.SignReceipt(r, hub)
 	if err != nil {
 		t.Fatal(err)
@@ -208,15 +208,15 @@ func TestReceipt_Signed(t *testing.T) {
 	// Ensure re-indenting does not break it, and changing a value does.
 	var sr exportfile.SignedReceipt
 	json.Unmarshal(b, &sr)
-	compact, _ := json.Marshal(sr)
-	if _, err := exportfile.ParseReceipt(compact, pub); err != nil {
+	indented, _ := json.MarshalIndent(sr, "", "\t")
+	if _, err := exportfile.ParseReceipt(indented, pub); err != nil {
 		t.Fatalf("re-indented receipt: %v", err)
 	}
 	for name, bad := range map[string][]byte{
-		"ChangedVersion": bytes.Replace(b, []byte(`"remote_version": "2"`), []byte(`"remote_version": "3"`), 1),
-		"ChangedOutboxID": bytes.Replace(b, []byte(`"outbox_id": 7`), []byte(`"outbox_id": 8`), 1),
-		"OtherHubsKey": func() []byte { b, _ := exportfile.SignReceipt(r, mustKey(t)); return b }(),
-		"NotJSON":      []byte("receipt"),
+		"ChangedVersion":  bytes.Replace(b, []byte(`"remote_version":"2"`), []byte(`"remote_version":"3"`), 1),
+		"ChangedOutboxID": bytes.Replace(b, []byte(`"outbox_id":7`), []byte(`"outbox_id":8`), 1),
+		"OtherHubsKey":    func() []byte { b, _ := exportfile.SignReceipt(r, mustKey(t)); return b }(),
+		"NotJSON":         []byte("receipt"),
 	} {
 		if bytes.Equal(bad, b) {
 			t.Fatalf("%s: the test did not change the receipt", name)

@@ -43,7 +43,6 @@ type Receipt struct {
 type ReceiptDocument struct {
 	OutboxID      int64     `json:"outbox_id"`
 	Key           string    `json:"key"`
-	BundleID      string    `json:"bundle_id"`
 	RemoteID      string    `json:"remote_id,omitempty"`
 	RemoteVersion string    `json:"remote_version,omitempty"`
 	StoredAt      time.Time `json:"stored_at,omitzero"`
@@ -70,15 +69,15 @@ func SignReceipt(r *Receipt, key ed25519.PrivateKey) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.MarshalIndent(SignedReceipt{
-		Payload:   p,
-		PublicKey: EncodePublicKey(key.Public().(ed25519.PublicKey)),
-		Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(key, p)),
-	}, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
+	// One line per field: a receipt lists thousands of documents, and is
+	// read by programs; the header fields stay easy to find.
+	var b bytes.Buffer
+	b.WriteString("{\n  \"public_key\": " + jsonString(EncodePublicKey(key.Public().(ed25519.PublicKey))))
+	b.WriteString(",\n  \"signature\": " + jsonString(base64.StdEncoding.EncodeToString(ed25519.Sign(key, p))))
+	b.WriteString(",\n  \"payload\": ")
+	b.Write(p)
+	b.WriteString("\n}\n")
+	return b.Bytes(), nil
 }
 
 // ParseReceipt checks a receipt file's signature against hubKey and returns

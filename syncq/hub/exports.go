@@ -227,7 +227,7 @@ func (x *Exports) Accept(ctx context.Context, data []byte, via string) (*Accepte
 		return nil
 	}
 	err = f.Open(x.Keys.Identity, maxDoc, func(d exportfile.Document) error {
-		r.Documents = append(r.Documents, exportfile.ReceiptDocument{OutboxID: d.OutboxID, Key: d.Key, BundleID: d.BundleID})
+		r.Documents = append(r.Documents, exportfile.ReceiptDocument{OutboxID: d.OutboxID, Key: d.Key})
 		res, issues := ParseBundle(d.Bundle)
 		if len(issues) == 0 && res.ID != d.BundleID {
 			issues = []Issue{issue("value", "Bundle.id", "Bundle.id is not the document's bundle_id")}
