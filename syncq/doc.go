@@ -7,7 +7,10 @@
 // upstream with jitter and honours Retry-After, probes a dead link before
 // retrying, respects the time windows and daily byte budget of a metered
 // link, and quarantines documents the upstream refuses for good, with the
-// server's reason, without blocking the rest.
+// server's reason, without blocking the rest. With no link at all, Export
+// writes the same documents to a USB export file (syncq/exportfile) for the
+// hub, PushExport delivers such a file from any machine with a link, and
+// ImportReceipt records what the hub's signed receipt confirms.
 //
 // # What syncq must never do
 //
@@ -18,7 +21,8 @@
 //     a 2xx status and a body (or a read of the Location it named) that is
 //     the Bundle sent, with its id, identifier, timestamp and a version. A
 //     200 with an error body, garbage, a truncated or slow answer leaves the
-//     document pending.
+//     document pending. A USB export receipt counts only when the hub's
+//     receipt key signed it and it names this node's rows.
 //   - Never write so that a retry could duplicate: every write is PUT
 //     Bundle/{id} or a conditional create/update on the Bundle identifier.
 //   - Never log PHI: log lines carry outbox IDs, statuses and issue codes;

@@ -14,6 +14,10 @@
 // versions arrive is recorded (Arrivals), which is how tests prove
 // per-patient order end to end.
 //
+// Health centres without a link send USB export files (syncq/exportfile),
+// by upload (POST [base]/$export-file) or through an inbox directory; the
+// hub stores their Bundles exactly as a node's PUTs and signs a receipt.
+//
 // # What the hub must never do
 //
 //   - Never answer 2xx before the write is durable (synchronous=FULL commit):
@@ -22,6 +26,9 @@
 //     answer is a 4xx OperationOutcome naming each problem, and nothing is
 //     written.
 //   - Never let one node overwrite another node's documents.
+//   - Never store anything of an export file that does not check out whole:
+//     signed by a registered node, its payload's length and digest as
+//     signed, decrypted with this hub's key, every line readable.
 //   - Never log PHI: log lines carry Bundle ids, node names and statuses.
 //
 // The store is behind Store's methods so that the hub can grow onto
