@@ -121,10 +121,16 @@ func isDevLetter(r rune) bool {
 
 func isVowel(c byte) bool { return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' }
 
+// nameAbbreviations are the short forms registers use for whole names.
+var nameAbbreviations = map[string]string{"md": "mohammad", "mohd": "mohammad", "mohmd": "mohammad"}
+
 // NameKeys returns the phonetic key of each word of a name, in order.
 func NameKeys(name string) []string {
 	var keys []string
 	for _, w := range strings.Fields(Transliterate(name)) {
+		if full, ok := nameAbbreviations[w]; ok {
+			w = full
+		}
 		if k := wordKey(w); k != "" {
 			keys = append(keys, k)
 		}
@@ -141,7 +147,9 @@ func wordKey(w string) string {
 	w = strings.ReplaceAll(w, "c", "k")
 	w = strings.ReplaceAll(w, "C", "c")
 	// An h after a consonant marks aspiration (kh, th, bh, sh): drop it.
-	// A final y or h sounds like the vowel before it (Vijay/Vijai, Shah/Sha).
+	// A final y or h after a vowel sounds like that vowel (Vijay/Vijai,
+	// Shah/Sha); after a consonant it is a sound of its own, which Hindi
+	// ends the word on (मौर्य, "maury", is Maurya).
 	var b []byte
 	for i := 0; i < len(w); i++ {
 		c := w[i]
@@ -154,10 +162,15 @@ func wordKey(w string) string {
 		if c == 'h' && len(b) > 0 && !isVowel(b[len(b)-1]) {
 			continue
 		}
-		if (c == 'y' || c == 'h') && i == len(w)-1 && i > 0 {
+		if (c == 'y' || c == 'h') && i == len(w)-1 && len(b) > 0 && isVowel(b[len(b)-1]) {
 			continue
 		}
 		b = append(b, c)
+	}
+	// A final ng is the nasal an anusvara writes before h: सिंह, "sinh",
+	// is Singh.
+	if n := len(b); n > 2 && b[n-2] == 'n' && b[n-1] == 'g' {
+		b = b[:n-1]
 	}
 	// Keep the first letter (a vowel becomes "a"), drop the other vowels,
 	// and fold doubled consonants (Mohammad/Mohamad).

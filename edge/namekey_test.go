@@ -44,6 +44,12 @@ func TestNameKeys(t *testing.T) {
 		{"Ambika", "अंबिका"}, {"Rampur", "रामपुर"},
 		{"Ramesh", "रमेश"},
 		{"Farukh", "Pharukh", "फ़ारुख"},
+		{"Singh", "Sinh", "सिंह"},
+		{"Maurya", "Mourya", "मौर्य"},
+		{"Mohammad Salim", "Mohd Salim", "Md. Salim", "मोहम्मद सलीम"},
+		{"Priya", "Preeya", "प्रिया"},
+		{"Shah", "Sha", "शाह"},
+		{"Aditya", "आदित्य"},
 	}
 	for _, group := range same {
 		want := edge.NameKeys(group[0])
