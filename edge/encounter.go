@@ -46,6 +46,9 @@ type Encounter struct {
 	Observations  []Observation  `json:"observations,omitempty"`
 	Diagnoses     []Diagnosis    `json:"diagnoses,omitempty"`
 	Prescriptions []Prescription `json:"prescriptions,omitempty"`
+	LabOrders     []LabOrder     `json:"lab_orders,omitempty"`
+	Referral      *Referral      `json:"referral,omitempty"`
+	Immunizations []Immunization `json:"immunizations,omitempty"`
 
 	CreatedAt    time.Time `json:"created_at"`
 	ClockSuspect bool      `json:"clock_suspect"`
@@ -133,6 +136,7 @@ func (e *Encounter) Validate() error {
 			fe[fmt.Sprintf("prescriptions.%d.duration_days", i)] = "error.duration_invalid"
 		}
 	}
+	e.validateLabParts(fe)
 	if len(fe) > 0 {
 		return fe
 	}
@@ -240,16 +244,27 @@ func insertEncounterParts(ctx context.Context, tx *Tx, e *Encounter, defaultAt t
 			return fmt.Errorf("save prescription %d: %w", i, err)
 		}
 	}
-	return nil
+	return insertLabParts(tx, e, defaultAt)
 }
 
 // encounterDocuments lists the documents a final encounter becomes upstream.
+// An immunization visit is an ImmunizationRecord, and also an
+// OPConsultRecord when it ordered tests or referred the patient; any other
+// visit is an OPConsultRecord, and also an ImmunizationRecord when vaccines
+// were given (Td in an antenatal visit). Each resulted lab order is a
+// DiagnosticReportRecord of its own (appendEncounterOutbox).
 func encounterDocuments(e *Encounter) []string {
 	var docs []string
 	if e.Type == EncounterImmunization {
 		docs = append(docs, DocImmunization)
+		if len(e.LabOrders) > 0 || e.Referral != nil {
+			docs = append(docs, DocOPConsult)
+		}
 	} else {
 		docs = append(docs, DocOPConsult)
+		if len(e.Immunizations) > 0 {
+			docs = append(docs, DocImmunization)
+		}
 	}
 	if len(e.Prescriptions) > 0 {
 		docs = append(docs, DocPrescription)
@@ -263,6 +278,11 @@ func encounterDocuments(e *Encounter) []string {
 func appendEncounterOutbox(tx *Tx, e *Encounter) error {
 	for _, doc := range encounterDocuments(e) {
 		if err := tx.appendOutbox(doc, LaneClinical, e.PatientID, "encounter", e.ID, e.Version); err != nil {
+			return err
+		}
+	}
+	for i := range e.LabOrders {
+		if err := appendLabResultOutbox(tx, e.PatientID, &e.LabOrders[i]); err != nil {
 			return err
 		}
 	}
@@ -381,13 +401,17 @@ func readEncounter(ctx context.Context, q querier, id string) (Encounter, error)
 	if err != nil {
 		return e, err
 	}
-	defer rows.Close()
 	for rows.Next() {
 		var p Prescription
 		if err := rows.Scan(&p.ID, &p.Drug, &p.Strength, &p.Dose, &p.Frequency, &p.DurationDays, &p.Instructions); err != nil {
+			rows.Close()
 			return e, err
 		}
 		e.Prescriptions = append(e.Prescriptions, p)
 	}
-	return e, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return e, err
+	}
+	return e, readLabParts(ctx, q, &e)
 }

@@ -80,6 +80,9 @@ func updateDraft(ctx context.Context, tx *Tx, e *Encounter) error {
 			return fmt.Errorf("replace encounter parts: %w", err)
 		}
 	}
+	if err := deleteLabParts(tx, e.ID); err != nil {
+		return err
+	}
 	if err := insertEncounterParts(ctx, tx, e, tx.now); err != nil {
 		return err
 	}

@@ -133,6 +133,8 @@ type PatientRecord struct {
 	Allergies           []Allergy            `json:"allergies"`
 	Encounters          []EncounterSummary   `json:"encounters"` // newest first
 	ActivePrescriptions []ActivePrescription `json:"active_prescriptions"`
+	// PendingLabOrders are tests ordered in final visits still waiting for a result.
+	PendingLabOrders []LabOrder `json:"pending_lab_orders"`
 	// Vitals holds, per LOINC code asked for, the latest values oldest first.
 	Vitals map[string][]VitalPoint `json:"vitals"`
 }
@@ -165,6 +167,9 @@ func (s *Store) PatientRecord(ctx context.Context, id string, loincs []string) (
 		return rec, err
 	}
 	if rec.ActivePrescriptions, err = s.activePrescriptions(ctx, id); err != nil {
+		return rec, err
+	}
+	if rec.PendingLabOrders, err = s.pendingLabOrders(ctx, id); err != nil {
 		return rec, err
 	}
 	rec.Vitals = map[string][]VitalPoint{}
