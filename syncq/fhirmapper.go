@@ -50,6 +50,28 @@ func (m *FHIRMapper) Document(ctx context.Context, item edge.OutboxItem) (string
 			return "", nil, err
 		}
 		patientID = e.PatientID
+	case fhir.EntityLabOrder:
+		o, err := m.Store.LabOrder(ctx, item.EntityID)
+		if err != nil {
+			return "", nil, err
+		}
+		// The order's visit as it is now: the report needs the visit's
+		// practitioner and patient, not one version's content.
+		e, err := m.Store.Encounter(ctx, o.EncounterID)
+		if err != nil {
+			return "", nil, err
+		}
+		if err := m.setEncounter(ctx, &in, &e); err != nil {
+			return "", nil, err
+		}
+		patientID = e.PatientID
+		if o.Result != nil && o.Result.ResultedBy != "" {
+			u, err := m.Store.UserByID(ctx, o.Result.ResultedBy)
+			if err != nil {
+				return "", nil, err
+			}
+			in.ResultedBy = &u
+		}
 	case fhir.EntityObservation:
 		o, pid, err := m.Store.Observation(ctx, item.EntityID)
 		if err != nil {

@@ -22,6 +22,7 @@ const (
 	ProfilePrescriptionRecord = igBase + "PrescriptionRecord"
 	ProfileWellnessRecord     = igBase + "WellnessRecord"
 	ProfileImmunizationRecord = igBase + "ImmunizationRecord"
+	ProfileDiagnosticReport   = igBase + "DiagnosticReportRecord"
 
 	profilePatient                  = igBase + "Patient"
 	profileOrganization             = igBase + "Organization"
@@ -34,22 +35,26 @@ const (
 	profileObservationGeneralAssess = igBase + "ObservationGeneralAssessment"
 	profileMedicationRequest        = igBase + "MedicationRequest"
 	profileDocumentReference        = igBase + "DocumentReference"
+	profileServiceRequest           = igBase + "ServiceRequest"
+	profileDiagnosticReportLab      = igBase + "DiagnosticReportLab"
+	profileImmunization             = igBase + "Immunization"
 )
 
 // Code systems.
 const (
-	systemSNOMED        = "http://snomed.info/sct"
-	systemLOINC         = "http://loinc.org"
-	systemUCUM          = "http://unitsofmeasure.org"
-	systemICD10         = "http://hl7.org/fhir/sid/icd-10"
-	systemV20203        = "http://terminology.hl7.org/CodeSystem/v2-0203"
-	systemIGIdentifier  = "https://nrces.in/ndhm/fhir/r4/CodeSystem/ndhm-identifier-type-code"
-	systemObsCategory   = "http://terminology.hl7.org/CodeSystem/observation-category"
-	systemCondCategory  = "http://terminology.hl7.org/CodeSystem/condition-category"
-	systemActCode       = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-	systemConfidential  = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
-	systemCondVerStatus = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-	urlDataAbsentReason = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+	systemSNOMED         = "http://snomed.info/sct"
+	systemLOINC          = "http://loinc.org"
+	systemUCUM           = "http://unitsofmeasure.org"
+	systemICD10          = "http://hl7.org/fhir/sid/icd-10"
+	systemV20203         = "http://terminology.hl7.org/CodeSystem/v2-0203"
+	systemIGIdentifier   = "https://nrces.in/ndhm/fhir/r4/CodeSystem/ndhm-identifier-type-code"
+	systemObsCategory    = "http://terminology.hl7.org/CodeSystem/observation-category"
+	systemCondCategory   = "http://terminology.hl7.org/CodeSystem/condition-category"
+	systemActCode        = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+	systemConfidential   = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+	systemCondVerStatus  = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+	systemInterpretation = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+	urlDataAbsentReason  = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 )
 
 // Identifier systems.
@@ -101,6 +106,10 @@ var (
 	typeOPConsult    = coding{systemSNOMED, "371530004", "Clinical consultation report"}
 	typePrescription = coding{systemSNOMED, "440545006", "Prescription record"}
 	typeImmunization = coding{systemSNOMED, "41000179103", "Immunization record"}
+	// DiagnosticReportRecord binds Composition.type (preferred) to VS
+	// ndhm-diagnostic-report-type; this code is in it and in the IG's lab
+	// example (Bundle-DiagnosticReport-Lab-example-03).
+	typeDiagnosticReport = coding{systemSNOMED, "721981007", "Diagnostic studies report"}
 
 	// OPConsultRecord section codes (SD slices ChiefComplaints,
 	// PhysicalExamination, OtherObservations, Medications,
@@ -112,8 +121,17 @@ var (
 	sectionOtherObs        = coding{systemSNOMED, "404684003", "Clinical finding"}
 	sectionMedications     = coding{systemSNOMED, "721912009", "Medication summary document"}
 	sectionOPDocument      = coding{systemSNOMED, "371530004", "Clinical consultation report"}
+	// SD OPConsultRecord slices InvestigationAdvice (entries ServiceRequest)
+	// and Referral (entries ServiceRequest).
+	sectionInvestigation = coding{systemSNOMED, "721963009", "Order document"}
+	sectionReferral      = coding{systemSNOMED, "306206005", "Referral to service"}
+
+	// ServiceRequest.category of a lab order, as in the IG's OPConsult
+	// example (Bundle-OPConsultNote-example-05, Investigation Advice).
+	categoryLabProcedure = coding{systemSNOMED, "108252007", "Laboratory procedure"}
 
 	categoryVitalSigns       = coding{systemObsCategory, "vital-signs", "Vital Signs"}
+	categoryLaboratory       = coding{systemObsCategory, "laboratory", "Laboratory"}
 	categoryEncounterDiagnos = coding{systemCondCategory, "encounter-diagnosis", "Encounter Diagnosis"}
 	classAmbulatory          = coding{systemActCode, "AMB", "ambulatory"}
 	securityVeryRestricted   = coding{systemConfidential, "V", "very restricted"}

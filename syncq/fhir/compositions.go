@@ -6,7 +6,7 @@ import (
 	"github.com/healthpost/healthpost/edge"
 )
 
-// The four documents. Each Composition follows its SD in the IG package:
+// The documents of an encounter. Each Composition follows its SD in the IG package:
 // Composition.type fixed coding (text for WellnessRecord), the sections the
 // record has data for, each with the slice's fixed code (or, for
 // WellnessRecord, its fixed title), and entries of the slice's target
@@ -30,9 +30,11 @@ func typedAll(refs []reference, resourceType string) []reference {
 // opConsult builds an OPConsultRecord (SD OPConsultRecord): Chief complaints
 // (422843007: the complaint), Physical exam (425044008: vital signs and body
 // measurements), Clinical finding (404684003, the OtherObservations slice:
-// every other measurement, blood sugar and lab values), Medications
-// (721912009: the drug lines) and the consultation report slice (371530004:
-// the notes). Coded diagnoses have no slice in the profile; as
+// every other measurement, blood sugar and lab values), Investigation advice
+// (721963009: a ServiceRequest per lab order; results go in
+// DiagnosticReportRecords of their own), Medications (721912009: the drug
+// lines), Referral (306206005: a ServiceRequest) and the consultation
+// report slice (371530004: the notes). Coded diagnoses have no slice in the profile; as
 // in the IG's OPConsult example they are Conditions referenced from
 // Encounter.diagnosis, and they also get a last section of their own with a
 // title and no code, which the profile's openAtEnd slicing allows, so that a
@@ -66,6 +68,14 @@ func (b *builder) opConsult() (*composition, error) {
 			comp.Section = append(comp.Section, s)
 		}
 	}
+	orders, err := b.labOrders()
+	if err != nil {
+		return nil, err
+	}
+	if len(orders) > 0 {
+		comp.Section = append(comp.Section, section{Title: "Investigation advice", Code: codePtr(sectionInvestigation),
+			Entry: typedAll(orders, "ServiceRequest")})
+	}
 	rx, err := b.medicationRequests()
 	if err != nil {
 		return nil, err
@@ -73,6 +83,14 @@ func (b *builder) opConsult() (*composition, error) {
 	if len(rx) > 0 {
 		comp.Section = append(comp.Section, section{Title: "Medications", Code: codePtr(sectionMedications),
 			Entry: typedAll(rx, "MedicationRequest")})
+	}
+	ref, err := b.referral()
+	if err != nil {
+		return nil, err
+	}
+	if ref != nil {
+		comp.Section = append(comp.Section, section{Title: "Referral", Code: codePtr(sectionReferral),
+			Entry: []reference{typed(*ref, "ServiceRequest")}})
 	}
 	notes, err := b.notes()
 	if err != nil {
@@ -145,23 +163,29 @@ func (b *builder) wellness(list []edge.Observation) (*composition, error) {
 
 // immunization builds an ImmunizationRecord (SD ImmunizationRecord): one
 // section coded 41000179103 whose entries, sliced closed by Reference.type,
-// may be Immunization, ImmunizationRecommendation or DocumentReference.
-// The node records no vaccine (no vaccine code, lot, dose number, site or
-// route), so it cannot write an Immunization without inventing one; what the
-// health worker wrote in the notes goes as the DocumentReference the profile
-// allows, and the complaint and diagnoses, if any, hang off the Encounter.
-// An immunization encounter without notes is ErrEmptyDocument.
+// may be Immunization, ImmunizationRecommendation or DocumentReference:
+// an Immunization per vaccine given (see immunizations), then what the
+// health worker wrote in the notes as a DocumentReference. The complaint
+// and diagnoses, if any, hang off the Encounter. An encounter with neither
+// vaccines nor notes is ErrEmptyDocument.
 func (b *builder) immunization() (*composition, error) {
 	comp := b.newComposition("Immunization record", concept(typeImmunization))
+	given, err := b.immunizations()
+	if err != nil {
+		return nil, err
+	}
 	notes, err := b.notes()
 	if err != nil {
 		return nil, err
 	}
-	if notes == nil {
-		return nil, fmt.Errorf("immunization: no notes, and the node records no vaccine details: %w", ErrEmptyDocument)
+	entries := typedAll(given, "Immunization")
+	if notes != nil {
+		entries = append(entries, typed(*notes, "DocumentReference"))
 	}
-	comp.Section = []section{{Title: "Immunization record", Code: codePtr(typeImmunization),
-		Entry: []reference{typed(*notes, "DocumentReference")}}}
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("immunization: no vaccines and no notes: %w", ErrEmptyDocument)
+	}
+	comp.Section = []section{{Title: "Immunization record", Code: codePtr(typeImmunization), Entry: entries}}
 	reason, err := b.complaint()
 	if err != nil {
 		return nil, err

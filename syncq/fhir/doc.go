@@ -1,9 +1,10 @@
 // Package fhir turns one outbox row of the node into one FHIR R4 document
 // Bundle that follows the NRCeS "FHIR Implementation Guide for ABDM" (IG
-// package ndhm.in 6.5.0): OPConsultRecord, PrescriptionRecord, WellnessRecord
-// and ImmunizationRecord. The delivery engine in syncq calls BuildDocument
-// with the outbox row and the records it names, and sends the bytes it gets
-// back; nothing else in the node speaks FHIR.
+// package ndhm.in 6.5.0): OPConsultRecord, PrescriptionRecord,
+// WellnessRecord, ImmunizationRecord and DiagnosticReportRecord. The
+// delivery engine in syncq calls BuildDocument with the outbox row and the
+// records it names, and sends the bytes it gets back; nothing else in the
+// node speaks FHIR.
 //
 // # What this package must never do
 //
@@ -15,7 +16,8 @@
 //     time.Now; every id is a UUIDv5 of node ids, never a random one.
 //   - Never invent data that is not in the record. Where the IG wants an
 //     element the node does not hold (a SNOMED code for a free-text
-//     complaint, a dose for a drug line written without one, a vaccine code),
+//     complaint, a dose for a drug line written without one, a SNOMED code
+//     for a lab order or for Vitamin A),
 //     the element carries the text the record has, or FHIR's
 //     data-absent-reason, or the document is refused with an error; it is
 //     never filled with a plausible guess. The one translation made is of
@@ -34,9 +36,10 @@
 //
 // Profile URLs, fixed codes and identifier types are constants in codes.go,
 // each with the IG file it was read from. LOINC displays and canonical UCUM
-// units come from devices/vitals, the catalogue of every code the node
-// stores, so there is one list of codes in the node; the tests check them
-// against the IG's value sets and examples.
+// units of measurements come from devices/vitals, and those of lab tests,
+// their answers and the vaccines' SNOMED CT codes from edge/catalogue, so
+// there is one list of each in the node; the tests check them against the
+// IG's value sets and examples.
 //
 // # Identity and versions
 //

@@ -22,6 +22,9 @@ const (
 	// EntityObservation rows are device readings bound to a patient outside
 	// any encounter; they become a WellnessRecord with one observation.
 	EntityObservation = "observation"
+	// EntityLabOrder rows are a resulted lab order; they carry the
+	// Encounter that holds the order and become a DiagnosticReportRecord.
+	EntityLabOrder = edge.EntityLabOrder
 )
 
 // Errors. Each is wrapped with the field or part it concerns ("patient.name:
@@ -30,9 +33,9 @@ const (
 // input gives the same error, so the engine should quarantine the row with
 // the message rather than retry it.
 var (
-	// ErrUnsupportedDocument: the kind is not one this package builds
-	// (DiagnosticReportRecord: the node records no lab reports yet), or the
-	// entity cannot carry it.
+	// ErrUnsupportedDocument: the kind is not one this package builds, or
+	// the entity cannot carry it (a DiagnosticReportRecord is of a lab
+	// order, never of a whole encounter).
 	ErrUnsupportedDocument = errors.New("document kind not supported")
 	// ErrInconsistentInput: the records passed are not the ones the outbox
 	// row names (another patient, entity or version). Nothing is built, so
@@ -94,7 +97,8 @@ type DocumentInput struct {
 	// Encounter is the record of an EntityEncounter row, with its
 	// observations, diagnoses and prescriptions, at Item.EntityVersion
 	// (or, when Retracted, at the last earlier version that had content
-	// for the row's document kind).
+	// for the row's document kind); for an EntityLabOrder row, the
+	// encounter holding the order.
 	Encounter *edge.Encounter
 	// Retracted says an amendment (version Item.EntityVersion) removed
 	// everything this document held: every prescription line, every
@@ -106,6 +110,9 @@ type DocumentInput struct {
 	// profile requires at least one section entry; there is no conformant
 	// empty document.
 	Retracted bool
+	// ResultedBy is the user who entered a lab order's result (its
+	// Result.ResultedBy), for an EntityLabOrder row; nil when none did.
+	ResultedBy *edge.User
 	// Observation is the record of an EntityObservation row.
 	Observation *edge.Observation
 
@@ -196,6 +203,7 @@ func documentIdentity(it edge.OutboxItem) (string, error) {
 //	edge.DocWellness      Encounter  -> WellnessRecord (its observations)
 //	edge.DocWellness      Observation -> WellnessRecord (one device reading, Device author)
 //	edge.DocImmunization  Encounter  -> ImmunizationRecord
+//	edge.DocDiagnosticReport  LabOrder (in its Encounter) -> DiagnosticReportRecord
 //
 // It is pure: no I/O, no clock, and equal input gives byte-identical JSON.
 // Errors are the sentinels above, wrapped with the field concerned, and
@@ -211,7 +219,13 @@ func BuildDocument(in DocumentInput) (Document, error) {
 		comp, err = b.encounterDocument()
 	case in.Item.Entity == EntityObservation && in.Observation != nil && in.Encounter == nil && !in.Retracted:
 		comp, err = b.readingDocument()
-	case in.Item.Entity != EntityEncounter && in.Item.Entity != EntityObservation:
+	case in.Item.Entity == EntityLabOrder && in.Encounter != nil && in.Observation == nil && !in.Retracted:
+		if in.Item.Document != edge.DocDiagnosticReport {
+			err = fmt.Errorf("outbox.document: %w", ErrUnsupportedDocument)
+			break
+		}
+		comp, err = b.labDocument()
+	case in.Item.Entity != EntityEncounter && in.Item.Entity != EntityObservation && in.Item.Entity != EntityLabOrder:
 		err = fmt.Errorf("outbox.entity: %w", ErrUnsupportedDocument)
 	default:
 		err = fmt.Errorf("record for outbox.entity: %w", ErrInconsistentInput)
@@ -274,10 +288,11 @@ func newBuilder(in *DocumentInput) (*builder, error) {
 
 // profileFor is the Composition profile of each document kind.
 var profileFor = map[string]string{
-	edge.DocOPConsult:    ProfileOPConsultRecord,
-	edge.DocPrescription: ProfilePrescriptionRecord,
-	edge.DocWellness:     ProfileWellnessRecord,
-	edge.DocImmunization: ProfileImmunizationRecord,
+	edge.DocOPConsult:        ProfileOPConsultRecord,
+	edge.DocPrescription:     ProfilePrescriptionRecord,
+	edge.DocWellness:         ProfileWellnessRecord,
+	edge.DocImmunization:     ProfileImmunizationRecord,
+	edge.DocDiagnosticReport: ProfileDiagnosticReport,
 }
 
 func (b *builder) encounterDocument() (*composition, error) {
@@ -299,12 +314,8 @@ func (b *builder) encounterDocument() (*composition, error) {
 	case e.Version != b.version:
 		return nil, fmt.Errorf("encounter.version: %w", ErrInconsistentInput)
 	}
-	switch {
-	case e.PractitionerID == "" && b.in.Practitioner != nil,
-		e.PractitionerID != "" && b.in.Practitioner != nil && e.PractitionerID != b.in.Practitioner.ID:
-		return nil, fmt.Errorf("practitioner.id: %w", ErrInconsistentInput)
-	case e.PractitionerID != "" && b.in.Practitioner == nil:
-		return nil, fmt.Errorf("practitioner: %w", ErrMissing)
+	if err := b.checkPractitioner(e); err != nil {
+		return nil, err
 	}
 	switch e.Status {
 	case edge.EncounterFinal, edge.EncounterAmended:
@@ -336,6 +347,19 @@ func (b *builder) encounterDocument() (*composition, error) {
 		return b.immunization()
 	}
 	return nil, fmt.Errorf("outbox.document: %w", ErrUnsupportedDocument)
+}
+
+// checkPractitioner checks that the practitioner passed is the one the
+// encounter names.
+func (b *builder) checkPractitioner(e *edge.Encounter) error {
+	switch {
+	case e.PractitionerID == "" && b.in.Practitioner != nil,
+		e.PractitionerID != "" && b.in.Practitioner != nil && e.PractitionerID != b.in.Practitioner.ID:
+		return fmt.Errorf("practitioner.id: %w", ErrInconsistentInput)
+	case e.PractitionerID != "" && b.in.Practitioner == nil:
+		return fmt.Errorf("practitioner: %w", ErrMissing)
+	}
+	return nil
 }
 
 func (b *builder) readingDocument() (*composition, error) {

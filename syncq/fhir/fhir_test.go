@@ -53,6 +53,31 @@ func documentCases() []documentCase {
 			in.Practitioner, in.Encounter.PractitionerID = nil, ""
 			return in
 		}, "StructureDefinition-OPConsultRecord.json", false},
+		{"opconsult-labs-referral", func() fhir.DocumentInput {
+			in := encounterInput(edge.DocOPConsult)
+			in.Encounter = labEncounter()
+			return in
+		}, "StructureDefinition-OPConsultRecord.json", true},
+		{"immunization-referral", func() fhir.DocumentInput {
+			in := vaccineInput()
+			in.Item = outboxItem(edge.DocOPConsult, fhir.EntityEncounter, encounterID, 1, at(10, 55, 3))
+			in.Encounter.Notes = ""
+			in.Encounter.Referral = &edge.Referral{ID: labID(9), Facility: "District Hospital", Urgency: edge.UrgencyEmergency}
+			return in
+		}, "StructureDefinition-OPConsultRecord.json", false},
+		{"diagnostic-report-numeric", func() fhir.DocumentInput { return labInput(1, labTech()) }, "StructureDefinition-DiagnosticReportRecord.json", true},
+		{"diagnostic-report-coded", func() fhir.DocumentInput { return labInput(2, doctor()) }, "StructureDefinition-DiagnosticReportRecord.json", false},
+		{"diagnostic-report-no-resulter", func() fhir.DocumentInput {
+			in := labInput(1, nil)
+			in.Encounter.LabOrders[0].Result.ResultedBy = ""
+			return in
+		}, "StructureDefinition-DiagnosticReportRecord.json", false},
+		{"immunization-vaccines", vaccineInput, "StructureDefinition-ImmunizationRecord.json", true},
+		{"immunization-vaccines-no-notes", func() fhir.DocumentInput {
+			in := vaccineInput()
+			in.Encounter.Notes = ""
+			return in
+		}, "StructureDefinition-ImmunizationRecord.json", false},
 		{"opconsult-diagnosis-only", func() fhir.DocumentInput {
 			in := encounterInput(edge.DocOPConsult)
 			e := in.Encounter

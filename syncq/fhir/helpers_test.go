@@ -40,7 +40,7 @@ func rxID(n int) string   { return fmt.Sprintf("0195b3c2-7a10-7c00-8000-0000000a
 // PHI in the fixture: no error message may contain any of these.
 var fixturePHI = []string{
 	"Sunita", "91-2666-2007-2857", "91266620072857", "sunita.devi@abdm", "9876543210", "Rampur",
-	"fever", "cough", "Paracetamol", "Amoxicillin", "J06.9", "upper respiratory", "steam inhalation", "Dr. Meena",
+	"fever", "cough", "Paracetamol", "Amoxicillin", "J06.9", "upper respiratory", "steam inhalation", "Dr. Meena", "CHC Sitapur", "anaemia", "falciparum", "Ramesh",
 }
 
 func facility() edge.FacilityConfig {
@@ -236,4 +236,61 @@ func str(v any, keys ...string) string {
 		return v.String()
 	}
 	return ""
+}
+
+func labID(n int) string { return fmt.Sprintf("0195b3c2-7a10-7c00-8000-0000000b%04d", n) }
+func vaxID(n int) string { return fmt.Sprintf("0195b3c2-7a10-7c00-8000-0000000d%04d", n) }
+
+const labTechID = "0195b3c2-7a10-7c00-8000-00000000b003"
+
+func labTech() *edge.User {
+	return &edge.User{ID: labTechID, Username: "lt.ramesh", DisplayName: "Ramesh (lab)", Role: edge.RoleHealthWorker}
+}
+
+func intp(n int) *int { return &n }
+
+// labEncounter is the fixture OPD visit that also ordered a haemoglobin
+// (resulted later by the lab), a malaria RDT (resulted in the visit), a
+// urine sugar (pending) and a blood group (cancelled), and referred the
+// patient to the CHC.
+func labEncounter() *edge.Encounter {
+	e := encounterFixture()
+	ordered := at(10, 40, 0)
+	e.LabOrders = []edge.LabOrder{
+		{ID: labID(1), Test: "hb", LOINC: "718-7", Status: edge.LabResulted, OrderedAt: ordered,
+			Result: &edge.LabResult{Value: 9.8, ValueText: "9.8", Unit: "g/dL", Interpretation: edge.InterpLow,
+				ResultedAt: at(15, 10, 0), ResultedBy: labTechID, Version: 1}},
+		{ID: labID(2), Test: "malaria_rdt", LOINC: "70569-9", Status: edge.LabResulted, OrderedAt: ordered,
+			Result: &edge.LabResult{Answer: "pf", Interpretation: edge.InterpAbnormal, ResultedAt: at(10, 52, 0), ResultedBy: userID, Version: 1}},
+		{ID: labID(3), Test: "urine_sugar", LOINC: "25428-4", Status: edge.LabOrdered, OrderedAt: ordered},
+		{ID: labID(4), Test: "blood_group", LOINC: "882-1", Status: edge.LabCancelled, OrderedAt: ordered},
+	}
+	e.Referral = &edge.Referral{ID: labID(9), Facility: "CHC Sitapur", Reason: "severe anaemia with P. falciparum malaria", Urgency: edge.UrgencyUrgent}
+	return e
+}
+
+// labInput is the DiagnosticReportRecord of one of labEncounter's orders.
+func labInput(order int, by *edge.User) fhir.DocumentInput {
+	e := labEncounter()
+	return fhir.DocumentInput{
+		Item:     outboxItem(edge.DocDiagnosticReport, fhir.EntityLabOrder, labID(order), 1, at(15, 10, 1)),
+		Facility: facility(), Patient: patientFixture(), Practitioner: doctor(),
+		Encounter: e, ResultedBy: by,
+	}
+}
+
+// vaccineInput is an immunization visit at 6 weeks: OPV 1, Pentavalent 1
+// and a birth-dose Hep B given late, with a DPT booster and Vitamin A to
+// cover the other dose forms, and notes.
+func vaccineInput() fhir.DocumentInput {
+	in := immunizationInput()
+	in.Encounter.Immunizations = []edge.Immunization{
+		{ID: vaxID(1), Vaccine: "OPV", Dose: intp(1), GivenOn: "2025-03-14"},
+		{ID: vaxID(2), Vaccine: "PENTA", Dose: intp(1), GivenOn: "2025-03-14"},
+		{ID: vaxID(3), Vaccine: "HEPB", Dose: intp(0), GivenOn: "2025-03-14"},
+		{ID: vaxID(4), Vaccine: "DPT", Dose: intp(1), Booster: true, GivenOn: "2025-03-14"},
+		{ID: vaxID(5), Vaccine: "PCV", Booster: true, GivenOn: "2025-03-13"},
+		{ID: vaxID(6), Vaccine: "VITA", Dose: intp(1), GivenOn: "2025-03-14"},
+	}
+	return in
 }

@@ -56,6 +56,8 @@ func TestIGCheck_CatchesBreaks(t *testing.T) {
 	op := MustBuild(t, encounterInput(edge.DocOPConsult)).JSON
 	rx := MustBuild(t, encounterInput(edge.DocPrescription)).JSON
 	wl := MustBuild(t, encounterInput(edge.DocWellness)).JSON
+	dr := MustBuild(t, labInput(1, labTech())).JSON
+	im := MustBuild(t, vaccineInput()).JSON
 	comp := func(b map[string]any) map[string]any { return asMap(asMap(asList(b["entry"])[0])["resource"]) }
 	byType := func(b map[string]any, typ string) map[string]any { return resources(b, typ)[0] }
 	cases := []struct {
@@ -116,6 +118,29 @@ func TestIGCheck_CatchesBreaks(t *testing.T) {
 		{"DanglingReference", op, func(b map[string]any) {
 			asMap(comp(b)["encounter"])["reference"] = "urn:uuid:00000000-0000-5000-8000-000000000000"
 		}, "does not resolve inside the bundle"},
+		{"ReportWithoutConclusion", dr, func(b map[string]any) { delete(byType(b, "DiagnosticReport"), "conclusion") },
+			"DiagnosticReport.conclusion: min 1, found 0"},
+		{"ReportCodedInSNOMED", dr, func(b map[string]any) {
+			asMap(asList(asMap(byType(b, "DiagnosticReport")["code"])["coding"])[0])["system"] = "http://snomed.info/sct"
+		}, "DiagnosticReport.code.coding.system: fixed http://loinc.org"},
+		{"ReportWithoutInterpreter", dr, func(b map[string]any) { delete(byType(b, "DiagnosticReport"), "resultsInterpreter") },
+			"DiagnosticReport.resultsInterpreter: min 1, found 0"},
+		{"ReportSectionTwoReports", dr, func(b map[string]any) {
+			s := asMap(asList(comp(b)["section"])[0])
+			s["entry"] = append(asList(s["entry"]), asList(s["entry"])...)
+		}, "Composition.section.entry:DiagnosticReport: max 1, found 2"},
+		{"OrderCodedInLOINC", dr, func(b map[string]any) {
+			byType(b, "ServiceRequest")["code"] = map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "718-7", "display": "Hemoglobin [Mass/volume] in Blood"}}}
+		}, "ServiceRequest.code.coding.system: fixed http://snomed.info/sct"},
+		{"ImmunizationEntryType", im, func(b map[string]any) {
+			asMap(asList(asMap(asList(comp(b)["section"])[0])["entry"])[0])["type"] = "Observation"
+		}, "closed slicing"},
+		{"VaccineCodingWithoutDisplay", im, func(b map[string]any) {
+			delete(asMap(asList(asMap(byType(b, "Immunization")["vaccineCode"])["coding"])[0]), "display")
+		}, "Immunization.vaccineCode.coding.display: min 1, found 0"},
+		{"ImmunizationRecordTypeCode", im, func(b map[string]any) {
+			asMap(asList(asMap(comp(b)["type"])["coding"])[0])["code"] = "41000179104"
+		}, "Composition.type.coding.code: fixed 41000179103"},
 		{"CompositionNotFirst", op, func(b map[string]any) {
 			e := asList(b["entry"])
 			e[0], e[1] = e[1], e[0]

@@ -182,33 +182,47 @@ func (b *builder) addPatient() error {
 // ASHA need not be in the HPR) still must be identified (SD Practitioner:
 // identifier 1..*): by the node's user id, v2-0203 RI.
 func (b *builder) addPractitioner() error {
-	u := b.in.Practitioner
-	if err := checkID("practitioner.id", u.ID); err != nil {
+	ref, err := b.practitionerRef("practitioner", b.in.Practitioner)
+	if err != nil {
 		return err
+	}
+	b.practitioner = &ref
+	return nil
+}
+
+// practitionerRef returns the reference to a user's Practitioner resource,
+// adding the resource the first time the user is met in the document.
+func (b *builder) practitionerRef(field string, u *edge.User) (reference, error) {
+	if err := checkID(field+".id", u.ID); err != nil {
+		return reference{}, err
 	}
 	id := nameUUID("Practitioner", u.ID)
 	ref := reference{Reference: urn(id)}
-	b.practitioner = &ref
+	for _, e := range b.parties {
+		if e.FullURL == ref.Reference {
+			return ref, nil
+		}
+	}
 	res := &practitioner{ResourceType: "Practitioner", ID: id, Meta: profiles(profilePractitioner)}
 	if u.HPRID != "" {
 		digits := strings.NewReplacer("-", "", " ", "").Replace(u.HPRID)
 		if len(digits) != 14 || strings.Trim(digits, "0123456789") != "" {
-			return fmt.Errorf("practitioner.hpr_id: %w", ErrInvalidIdentifier)
+			return reference{}, fmt.Errorf("%s.hpr_id: %w", field, ErrInvalidIdentifier)
 		}
 		t := concept(typeHPR)
 		res.Identifier = []identifier{{Type: &t, System: SystemHPR, Value: edge.FormatABHANumber(digits)}}
 	} else {
 		res.Identifier = []identifier{b.localIdentifier(&typeResourceID, u.ID)}
 	}
-	name, err := text("practitioner.display_name", u.DisplayName)
+	name, err := text(field+".display_name", u.DisplayName)
 	if err != nil {
-		return err
+		return reference{}, err
 	}
 	if name != "" {
 		res.Name = []humanName{{Text: name}}
 	}
 	b.parties = append(b.parties, entry{FullURL: ref.Reference, Resource: res})
-	return nil
+	return ref, nil
 }
 
 // deviceRef returns the reference to a device, adding its Device resource

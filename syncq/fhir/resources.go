@@ -203,8 +203,11 @@ type observation struct {
 	Subject           *reference        `json:"subject"`
 	Encounter         *reference        `json:"encounter,omitempty"`
 	EffectiveDateTime string            `json:"effectiveDateTime"`
+	Issued            string            `json:"issued,omitempty"`
 	Performer         []reference       `json:"performer,omitempty"`
 	ValueQuantity     *quantity         `json:"valueQuantity,omitempty"`
+	ValueConcept      *codeableConcept  `json:"valueCodeableConcept,omitempty"`
+	Interpretation    []codeableConcept `json:"interpretation,omitempty"`
 	Device            *reference        `json:"device,omitempty"`
 	Component         []component       `json:"component,omitempty"`
 }
@@ -269,4 +272,62 @@ type attachment struct {
 
 type documentRefContext struct {
 	Encounter []reference `json:"encounter"`
+}
+
+type serviceRequest struct {
+	ResourceType string            `json:"resourceType"`
+	ID           string            `json:"id"`
+	Meta         *meta             `json:"meta"`
+	Status       string            `json:"status"`
+	Intent       string            `json:"intent"`
+	Category     []codeableConcept `json:"category,omitempty"`
+	Priority     string            `json:"priority,omitempty"`
+	Code         *codeableConcept  `json:"code,omitempty"`
+	Subject      *reference        `json:"subject"`
+	Encounter    *reference        `json:"encounter,omitempty"`
+	AuthoredOn   string            `json:"authoredOn,omitempty"`
+	Requester    *reference        `json:"requester"`
+	LocationCode []codeableConcept `json:"locationCode,omitempty"`
+	ReasonCode   []codeableConcept `json:"reasonCode,omitempty"`
+}
+
+type diagnosticReport struct {
+	ResourceType       string          `json:"resourceType"`
+	ID                 string          `json:"id"`
+	Meta               *meta           `json:"meta"`
+	BasedOn            []reference     `json:"basedOn,omitempty"`
+	Status             string          `json:"status"`
+	Code               codeableConcept `json:"code"`
+	Subject            *reference      `json:"subject"`
+	Encounter          *reference      `json:"encounter,omitempty"`
+	EffectiveDateTime  string          `json:"effectiveDateTime,omitempty"`
+	Issued             string          `json:"issued,omitempty"`
+	Performer          []reference     `json:"performer,omitempty"`
+	ResultsInterpreter []reference     `json:"resultsInterpreter"`
+	Result             []reference     `json:"result"`
+	Conclusion         string          `json:"conclusion"`
+}
+
+type immunization struct {
+	ResourceType       string                  `json:"resourceType"`
+	ID                 string                  `json:"id"`
+	Meta               *meta                   `json:"meta"`
+	Status             string                  `json:"status"`
+	VaccineCode        codeableConcept         `json:"vaccineCode"`
+	Patient            *reference              `json:"patient"`
+	Encounter          *reference              `json:"encounter,omitempty"`
+	OccurrenceDateTime string                  `json:"occurrenceDateTime"`
+	PrimarySource      bool                    `json:"primarySource"`
+	Performer          []immunizationPerformer `json:"performer,omitempty"`
+	ProtocolApplied    []protocolApplied       `json:"protocolApplied,omitempty"`
+}
+
+type immunizationPerformer struct {
+	Actor *reference `json:"actor"`
+}
+
+type protocolApplied struct {
+	Series                string `json:"series,omitempty"`
+	DoseNumberPositiveInt int    `json:"doseNumberPositiveInt,omitempty"`
+	DoseNumberString      string `json:"doseNumberString,omitempty"`
 }

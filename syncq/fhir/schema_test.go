@@ -50,7 +50,8 @@ func MustSchema(tb testing.TB) *jsonschema.Schema {
 		}
 		schemaDefs = map[string]*jsonschema.Schema{}
 		for _, t := range []string{"Bundle", "Composition", "Patient", "Organization", "Practitioner", "Encounter", "Device",
-			"Condition", "Observation", "MedicationRequest", "DocumentReference", "Immunization"} {
+			"Condition", "Observation", "MedicationRequest", "DocumentReference", "Immunization",
+			"ServiceRequest", "DiagnosticReport"} {
 			if schemaDefs[t], schemaErr = c.Compile("fhir.schema.json#/definitions/" + t); schemaErr != nil {
 				return
 			}
