@@ -297,3 +297,80 @@ func TestFHIRMapper_AmendmentDeliveredInOrder(t *testing.T) {
 		})
 	}
 }
+
+// Ensure every outbox row a visit with lab orders, a referral and vaccines
+// makes, and the row of a result entered later, maps from the real store
+// into a document Bundle of the row's kind, reading (and auditing) the
+// records as syncq.
+func TestFHIRMapper_LabsAndVaccines(t *testing.T) {
+	s := edgetest.MustOpenStore(t)
+	nurse := &edge.User{Username: "anm.kavita", DisplayName: "Kavita (ANM)", Role: edge.RoleHealthWorker}
+	if err := s.CreateUser(edgetest.Clerk(), nurse, "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := edge.WithActor(context.Background(), edge.Actor{Kind: edge.ActorUser, ID: nurse.ID})
+	p := &edge.Patient{Name: "Sunita Devi", Gender: "F", BirthDate: "1990-04-12", Village: "Rampur"}
+	if err := s.CreatePatient(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	dose := 1
+	e := &edge.Encounter{PatientID: p.ID, Type: edge.EncounterANC, PractitionerID: nurse.ID, Complaint: "first antenatal visit",
+		LabOrders: []edge.LabOrder{
+			{Test: "hb", Status: edge.LabOrdered},
+			{Test: "upt", Status: edge.LabResulted, Result: &edge.LabResult{Answer: "pos"}},
+		},
+		Referral:      &edge.Referral{Facility: "CHC Sitapur", Urgency: edge.UrgencyRoutine},
+		Immunizations: []edge.Immunization{{Vaccine: "TD", Dose: &dose}},
+	}
+	if err := s.SaveEncounter(ctx, e, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordLabResult(ctx, e.LabOrders[0].ID, &edge.LabResult{Value: 10.4, ValueText: "10.4", Unit: "g/dL"}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := syncq.NewFHIRMapper(s, edge.FacilityConfig{Name: "PHC Rampur", HFRID: "IN0910034387"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := s.DueOutbox(context.Background(), s.Now().Add(1e12), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rows of one patient come one at a time; read them all from the table.
+	db := edgetest.MustRawDB(t, s.Path)
+	n := edgetest.MustCount(t, db, `SELECT count(*) FROM outbox`)
+	if n != 4 || len(items) != 1 {
+		t.Fatalf("outbox rows=%d (due %d), want OPConsult, Immunization and two DiagnosticReports", n, len(items))
+	}
+	kinds := map[string]int{}
+	for id := int64(1); id <= int64(n); id++ {
+		it, err := s.OutboxItem(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundleID, data, err := m.Document(context.Background(), it)
+		if err != nil {
+			t.Fatalf("%s: %v", it.Key, err)
+		}
+		var b struct {
+			ID    string
+			Entry []struct{ Resource struct{ ResourceType string } }
+		}
+		if err := json.Unmarshal(data, &b); err != nil || b.ID != bundleID {
+			t.Fatalf("%s: bundle %q, err %v", it.Key, b.ID, err)
+		}
+		for _, en := range b.Entry {
+			kinds[it.Document+"/"+en.Resource.ResourceType]++
+		}
+	}
+	for k, want := range map[string]int{
+		"DiagnosticReportRecord/DiagnosticReport": 2, "OPConsultRecord/ServiceRequest": 3, "ImmunizationRecord/Immunization": 1,
+	} {
+		if kinds[k] != want {
+			t.Fatalf("%s=%d, want %d (all: %v)", k, kinds[k], want, kinds)
+		}
+	}
+	if n := edgetest.MustCount(t, db, `SELECT count(*) FROM audit_log WHERE action = 'lab.read' AND actor = 'system:syncq'`); n != 2 {
+		t.Fatalf("lab order reads audited as syncq=%d, want 2", n)
+	}
+}
