@@ -16,9 +16,6 @@ func diagnosisName(c *catalog, code string) string {
 	if c.Has("dx." + code) {
 		return c.T("dx." + code)
 	}
-	if v, ok := vaccineByCode(code); ok {
-		return v.Name
-	}
 	return code
 }
 
@@ -120,36 +117,6 @@ var frequencies = []string{"OD", "BD", "TDS", "QID", "HS", "SOS", "STAT"}
 
 // instructionKeys are the usual instructions, offered as suggestions.
 var instructionKeys = []string{"rx.after_food", "rx.before_food", "rx.empty_stomach", "rx.at_bedtime", "rx.apply_skin", "rx.complete_course"}
-
-// vaccine is one vaccine of India's Universal Immunization Programme.
-type vaccine struct {
-	Code string
-	Name string
-}
-
-// VaccineSystem marks the vaccines recorded on an immunization visit, kept
-// as coded lines of the encounter (edge has no vaccine table yet).
-const VaccineSystem = "urn:healthpost:uip-vaccine"
-
-var vaccines = []vaccine{
-	{"BCG", "BCG"}, {"OPV-0", "OPV 0"}, {"HEPB-0", "Hepatitis B birth dose"},
-	{"OPV-1", "OPV 1"}, {"PENTA-1", "Pentavalent 1"}, {"ROTA-1", "Rotavirus 1"}, {"FIPV-1", "fIPV 1"}, {"PCV-1", "PCV 1"},
-	{"OPV-2", "OPV 2"}, {"PENTA-2", "Pentavalent 2"}, {"ROTA-2", "Rotavirus 2"},
-	{"OPV-3", "OPV 3"}, {"PENTA-3", "Pentavalent 3"}, {"ROTA-3", "Rotavirus 3"}, {"FIPV-2", "fIPV 2"}, {"PCV-2", "PCV 2"},
-	{"MR-1", "Measles-Rubella 1"}, {"JE-1", "JE 1"}, {"PCV-B", "PCV booster"}, {"VITA-1", "Vitamin A 1"},
-	{"MR-2", "Measles-Rubella 2"}, {"JE-2", "JE 2"}, {"DPT-B1", "DPT booster 1"}, {"OPV-B", "OPV booster"},
-	{"DPT-B2", "DPT booster 2"}, {"TD-10", "Td (10 years)"}, {"TD-16", "Td (16 years)"},
-	{"TD-1", "Td 1 (pregnancy)"}, {"TD-2", "Td 2 (pregnancy)"}, {"TD-B", "Td booster (pregnancy)"},
-}
-
-func vaccineByCode(code string) (vaccine, bool) {
-	for _, v := range vaccines {
-		if v.Code == code {
-			return v, true
-		}
-	}
-	return vaccine{}, false
-}
 
 // encounterTypes in the order the patient page offers them.
 var encounterTypes = []string{edge.EncounterOPD, edge.EncounterANC, edge.EncounterImmunization, edge.EncounterFollowUp}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/catalogue"
 )
 
 // encounterPage is what the visit form shows.
@@ -19,7 +20,11 @@ type encounterPage struct {
 	Drugs        []drug
 	Frequencies  []string
 	Instructions []string
-	Vaccines     []vaccine
+	Vaccines     []doseOption
+	LabTests     []labTestOption
+	Interps      []string
+	Urgencies    []string
+	Places       []string // translation keys of referralPlaces
 	// Take from device.
 	Devices  []edge.Device
 	Bound    []boundDevice
@@ -83,12 +88,12 @@ func (s *Server) showEncounter(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ev := newEncounterView(e, p)
+	v := s.view(r, "page.encounter")
+	ev := newEncounterView(s.tpl.cats.get(v.Lang), e, p)
 	if err := s.addHistory(r.Context(), &ev); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	v := s.view(r, "page.encounter")
 	v.Data = ev
 	s.render(w, r, http.StatusOK, "encounter_show", v)
 }
@@ -121,6 +126,10 @@ func (s *Server) handleEncounterForm(w http.ResponseWriter, r *http.Request, f e
 		return
 	case "add_rx":
 		f.Rx = append(f.Rx, rxLine{})
+		s.renderEncounterForm(w, r, http.StatusOK, f, errs)
+		return
+	case "add_lab":
+		f.Labs = append(f.Labs, labLine{})
 		s.renderEncounterForm(w, r, http.StatusOK, f, errs)
 		return
 	case "save", "finalize", "bind":
@@ -196,7 +205,13 @@ func (s *Server) renderEncounterPage(w http.ResponseWriter, r *http.Request, sta
 	c := s.tpl.cats.get(v.Lang)
 	f.pad()
 	page.Form, page.Patient, page.Drugs, page.Frequencies, page.Instructions = f, p, formulary, frequencies, instructionKeys
-	page.Vaccines = vaccines
+	page.Interps, page.Urgencies, page.Places = edge.Interpretations, edge.Urgencies, referralPlaces
+	if showsVaccines(f.Type) {
+		for _, d := range catalogue.Schedule() {
+			page.Vaccines = append(page.Vaccines, doseOption{Key: d.Key(), Label: doseLabel(c, d)})
+		}
+	}
+	page.LabTests = labTestOptions(c)
 	for _, vf := range vitalFields {
 		if vf.shows(f.Type) {
 			page.Fields = append(page.Fields, vf)
@@ -268,7 +283,8 @@ type encounterView struct {
 	Patient  edge.Patient
 	Vitals   []vitalRow
 	Dx       []edge.Diagnosis
-	Vaccines []edge.Diagnosis
+	Vaccines []string // labels of the vaccines given
+	Labs     []labRow
 	// History lists the finalized versions; Amended is the amendment that
 	// made the version shown, nil for version 1. Current is the current
 	// version when the page shows an earlier one. See addHistory.
@@ -285,7 +301,7 @@ type vitalRow struct {
 	Device bool
 }
 
-func newEncounterView(e edge.Encounter, p edge.Patient) encounterView {
+func newEncounterView(c *catalog, e edge.Encounter, p edge.Patient) encounterView {
 	ev := encounterView{E: e, Patient: p}
 	for _, o := range e.Observations {
 		places := 0
@@ -299,12 +315,12 @@ func newEncounterView(e edge.Encounter, p edge.Patient) encounterView {
 		}
 		ev.Vitals = append(ev.Vitals, vitalRow{LOINC: o.LOINC, Value: o.Value, Places: places, Unit: unitLabel(o.Unit), Device: o.Source == "device"})
 	}
-	for _, d := range e.Diagnoses {
-		if d.System == VaccineSystem {
-			ev.Vaccines = append(ev.Vaccines, d)
-		} else {
-			ev.Dx = append(ev.Dx, d)
-		}
+	ev.Dx = e.Diagnoses
+	for _, im := range e.Immunizations {
+		ev.Vaccines = append(ev.Vaccines, immunizationLabel(c, im))
+	}
+	for _, o := range e.LabOrders {
+		ev.Labs = append(ev.Labs, labRowOf(c, o))
 	}
 	return ev
 }

@@ -122,7 +122,8 @@ func (s *Server) showEncounterVersion(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ev := newEncounterView(e, p)
+	v := s.view(r, "page.encounter")
+	ev := newEncounterView(s.tpl.cats.get(v.Lang), e, p)
 	if err := s.addHistory(r.Context(), &ev); err != nil {
 		s.fail(w, r, err)
 		return
@@ -133,7 +134,6 @@ func (s *Server) showEncounterVersion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Current = current
-	v := s.view(r, "page.encounter")
 	v.Data = ev
 	s.render(w, r, http.StatusOK, "encounter_show", v)
 }

@@ -31,10 +31,14 @@ type encounterForm struct {
 	Notes     string
 	Vitals    map[string]string // vitalField.Key → as typed
 	Diagnoses []string          // "J06.9 Acute upper respiratory infection", as typed
-	Vaccines  []string          // vaccine codes ticked
+	Vaccines  []string          // catalogue.Dose keys ticked
+	VaxDate   string            // the day the vaccines were given, YYYY-MM-DD; empty: the visit's
 	Rx        []rxLine
-	Attach    []string // device observation IDs ticked
-	Device    string   // the device chosen for "take from device"
+	Labs      []labLine
+	// Referral, all empty when there is none.
+	RefFacility, RefReason, RefUrgency string
+	Attach                             []string // device observation IDs ticked
+	Device                             string   // the device chosen for "take from device"
 }
 
 // readEncounterForm reads the posted form. It does not validate.
@@ -60,11 +64,7 @@ func readEncounterForm(r *http.Request, errs edge.FieldErrors) encounterForm {
 			Instructions: formText(r, fmt.Sprintf("rx_instr_%d", i), errs),
 		})
 	}
-	for _, v := range r.PostForm["vaccine"] {
-		if _, ok := vaccineByCode(v); ok && !slices.Contains(f.Vaccines, v) {
-			f.Vaccines = append(f.Vaccines, v)
-		}
-	}
+	readLabForm(r, &f, errs)
 	for _, id := range r.PostForm["attach"] {
 		if len(id) <= 64 && !slices.Contains(f.Attach, id) {
 			f.Attach = append(f.Attach, id)
@@ -79,8 +79,8 @@ func atoi(s string) int {
 }
 
 // encounter turns the form into an encounter, adding field errors for what
-// is wrong: values outside what a living patient can have, diagnoses and
-// drugs not in the built-in lists.
+// is wrong: values outside what a living patient can have, diagnoses,
+// drugs and lab tests not in the built-in lists.
 func (f *encounterForm) encounter(en *catalog, errs edge.FieldErrors) *edge.Encounter {
 	e := &edge.Encounter{ID: f.ID, PatientID: f.PatientID, Type: f.Type, Complaint: f.Complaint, Notes: f.Notes}
 	if !slices.Contains(encounterTypes, f.Type) {
@@ -140,12 +140,10 @@ func (f *encounterForm) encounter(en *catalog, errs edge.FieldErrors) *edge.Enco
 		}
 		e.Diagnoses = append(e.Diagnoses, edge.Diagnosis{System: edge.ICD10System, Code: code, Display: en.T("dx." + code)})
 	}
-	if f.Type == edge.EncounterImmunization {
-		for _, code := range f.Vaccines {
-			v, _ := vaccineByCode(code)
-			e.Diagnoses = append(e.Diagnoses, edge.Diagnosis{System: VaccineSystem, Code: v.Code, Display: v.Name})
-		}
+	if !showsVaccines(f.Type) {
+		f.Vaccines = nil
 	}
+	f.labParts(e, errs)
 	for i, l := range f.Rx {
 		if l == (rxLine{}) {
 			continue
@@ -203,11 +201,8 @@ func formFromEncounter(c *catalog, e edge.Encounter) encounterForm {
 			}
 		}
 	}
+	labFormFromEncounter(&f, e)
 	for _, d := range e.Diagnoses {
-		if d.System == VaccineSystem {
-			f.Vaccines = append(f.Vaccines, d.Code)
-			continue
-		}
 		f.Diagnoses = append(f.Diagnoses, d.Code+" "+diagnosisName(c, d.Code))
 	}
 	for _, p := range e.Prescriptions {
@@ -228,4 +223,13 @@ func (f *encounterForm) pad() {
 	for len(f.Rx) < defaultRxRows {
 		f.Rx = append(f.Rx, rxLine{})
 	}
+	for len(f.Labs) < defaultLabRows {
+		f.Labs = append(f.Labs, labLine{})
+	}
+}
+
+// showsVaccines reports whether the form of an encounter type offers the
+// vaccines: immunization visits, and antenatal visits for Td.
+func showsVaccines(typ string) bool {
+	return typ == edge.EncounterImmunization || typ == edge.EncounterANC
 }

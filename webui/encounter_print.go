@@ -47,7 +47,7 @@ func (s *Server) printEncounter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := s.view(r, "page.print")
-	pp := printPage{encounterView: newEncounterView(e, p), Doc: doc, Paper: paper, Settings: s.settings(r.Context())}
+	pp := printPage{encounterView: newEncounterView(s.tpl.cats.get(v.Lang), e, p), Doc: doc, Paper: paper, Settings: s.settings(r.Context())}
 	if e.Version > 1 { // the slip says it was amended, when and why
 		if err := s.addHistory(r.Context(), &pp.encounterView); err != nil {
 			s.fail(w, r, err)

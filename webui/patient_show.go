@@ -8,8 +8,9 @@ import (
 
 type patientPage struct {
 	edge.PatientRecord
-	Charts []vitalChart
-	Types  []string
+	PendingLabs []labRow
+	Charts      []vitalChart
+	Types       []string
 	// Allergy is the add-allergy form as typed, when it failed.
 	Allergy edge.Allergy
 }
@@ -27,7 +28,11 @@ func (s *Server) renderPatient(w http.ResponseWriter, r *http.Request, status in
 		return
 	}
 	v := s.view(r, "page.patient")
-	v.Data = patientPage{PatientRecord: rec, Charts: buildCharts(rec.Vitals), Types: encounterTypes, Allergy: a}
+	page := patientPage{PatientRecord: rec, Charts: buildCharts(rec.Vitals), Types: encounterTypes, Allergy: a}
+	for _, o := range rec.PendingLabOrders {
+		page.PendingLabs = append(page.PendingLabs, labRowOf(s.tpl.cats.get(v.Lang), o))
+	}
+	v.Data = page
 	v.Errors = errs
 	s.render(w, r, status, "patient_show", v)
 }

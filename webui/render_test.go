@@ -20,8 +20,12 @@ func samplePages(t testing.TB) map[string]*view {
 	e := edge.Encounter{ID: "e1", PatientID: "p1", Type: edge.EncounterOPD, Status: edge.EncounterFinal, StartedAt: now,
 		Complaint: "fever <3 days>", Notes: "rest\nfluids",
 		Observations:  []edge.Observation{{LOINC: "8480-6", Value: 130, Unit: "mm[Hg]", Source: "device"}, {LOINC: "8310-5", Value: 38.4, Unit: "Cel", Source: "manual"}},
-		Diagnoses:     []edge.Diagnosis{{System: edge.ICD10System, Code: "J06.9"}, {System: VaccineSystem, Code: "BCG", Display: "BCG"}},
-		Prescriptions: []edge.Prescription{{Drug: "Paracetamol", Strength: "500 mg tablet", Dose: "1", Frequency: "TDS", DurationDays: 3}}}
+		Diagnoses:     []edge.Diagnosis{{System: edge.ICD10System, Code: "J06.9"}},
+		Prescriptions: []edge.Prescription{{Drug: "Paracetamol", Strength: "500 mg tablet", Dose: "1", Frequency: "TDS", DurationDays: 3}},
+		LabOrders: []edge.LabOrder{{ID: "l1", Test: "hb", Status: edge.LabResulted, Result: &edge.LabResult{Value: 9.8, Unit: "g/dL", Interpretation: "L", ResultedAt: now}},
+			{ID: "l2", Test: "upt", Status: edge.LabOrdered}},
+		Referral:      &edge.Referral{Facility: "<CHC> & co", Reason: "<script>", Urgency: edge.UrgencyUrgent},
+		Immunizations: []edge.Immunization{{Vaccine: "BCG", GivenOn: "2025-03-14"}}}
 	vitals := map[string][]edge.VitalPoint{}
 	for i := range 12 {
 		at := now.AddDate(0, -i, 0)
@@ -39,7 +43,7 @@ func samplePages(t testing.TB) map[string]*view {
 		dx = append(dx, dxOption{Code: c, Label: c})
 	}
 	clock := &clockBanner{Suspect: true, Tablets: 3, Offset: time.Hour, Admin: true}
-	ev := newEncounterView(e, p)
+	ev := newEncounterView(&catalog{lang: "en"}, e, p)
 	qr, err := qrSVG("http://192.168.1.10:8080", 220)
 	if err != nil {
 		t.Fatal(err)
@@ -60,9 +64,11 @@ func samplePages(t testing.TB) map[string]*view {
 		"too_large":      v("page.too_large", u, nil),
 		"patient_search": v("page.patients", u, searchPage{Query: "<q>", Searched: true, Results: []edge.PatientMatch{{Patient: p, Reasons: []string{"name"}}}}),
 		"patient_form":   v("page.patient_new", u, patientForm{Name: "<b>", Duplicates: []edge.PatientMatch{{Patient: p, Reasons: []string{"phone", "name"}}}, Scanned: true}),
-		"patient_show":   v("page.patient", u, patientPage{PatientRecord: rec, Charts: buildCharts(vitals), Types: encounterTypes}),
+		"patient_show": v("page.patient", u, patientPage{PatientRecord: rec, Charts: buildCharts(vitals), Types: encounterTypes,
+			PendingLabs: []labRow{{ID: "l2", Name: "<UPT>", Status: edge.LabOrdered, At: now}}}),
 		"encounter_form": v("page.encounter", u, encounterPage{Form: form, Patient: p, Fields: vitalFields, Dx: dx, Drugs: formulary,
-			Frequencies: frequencies, Instructions: instructionKeys, Vaccines: vaccines, Devices: []edge.Device{{ID: "d1", Name: "BP"}},
+			Frequencies: frequencies, Instructions: instructionKeys, Vaccines: []doseOption{{Key: "OPV-1", Label: "OPV 1"}},
+			LabTests: []labTestOption{{Code: "upt", Name: "UPT", Answers: []labAnswer{{"pos", "Positive"}}}}, Interps: edge.Interpretations, Urgencies: edge.Urgencies, Places: referralPlaces, Devices: []edge.Device{{ID: "d1", Name: "BP"}},
 			Bound: []boundDevice{{Name: "BP", Until: now}}, Readings: []liveReading{{ObservationID: "o1", Name: "SpO2", Value: "97", Checked: true}, {Rejected: "no pulse"}}}),
 		"encounter_show":  v("page.encounter", u, ev),
 		"encounter_print": v("page.print", u, printPage{encounterView: ev, Doc: "summary", Paper: "80mm", Second: "hi"}),
@@ -77,6 +83,7 @@ func samplePages(t testing.TB) map[string]*view {
 			Quarantined: []edge.OutboxItem{{ID: 7, Document: edge.DocOPConsult, Entity: "encounter", EntityID: "e1", LastError: "HTTP 422: error invalid: <Devi> (Composition.title)"}},
 			Runs:        []syncRunRow{{SyncRun: edge.SyncRun{ID: 1, Trigger: edge.SyncTriggerWeb, StartedAt: now}, Wire: "12 kB", Error: "<Devi>"}},
 			DiscardID:   7, Reason: `"><script>`}),
+		"lab_result": v("page.lab_result", u, labResultPage{Order: edge.LabOrder{ID: "l1"}, Patient: p, Name: "<Hb>", Answers: []labAnswer{{"pos", "Positive"}}, Interps: edge.Interpretations}),
 	}
 }
 

@@ -76,6 +76,9 @@ func (s *Server) routeTable() []route {
 		{"GET /encounters/{id}/amend", clinical, s.editEncounterAmendment},
 		{"POST /encounters/{id}/amend", clinical, s.amendEncounter},
 		{"GET /encounters/{id}/versions/{version}", clinical, s.showEncounterVersion},
+		{"GET /lab-orders/{id}/result", clinical, s.showLabResult},
+		{"POST /lab-orders/{id}/result", clinical, s.recordLabResult},
+		{"POST /lab-orders/{id}/cancel", clinical, s.cancelLabOrder},
 
 		{"GET /inbox", access{roles: rolesInbox}, s.showInbox},
 		{"GET /inbox/{id}/assign", clinical, s.chooseReadingPatient},

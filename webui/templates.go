@@ -27,7 +27,7 @@ var templateFS embed.FS
 var pages = []string{
 	"login", "lock", "home", "settings", "forbidden", "not_found", "error", "too_large",
 	"patient_search", "patient_form", "patient_show", "encounter_form", "encounter_show", "encounter_print",
-	"inbox", "inbox_assign", "admin", "users", "devices", "facility", "sync",
+	"inbox", "inbox_assign", "admin", "users", "devices", "facility", "sync", "lab_result",
 }
 
 type engine struct {
