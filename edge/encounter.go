@@ -201,9 +201,20 @@ func createEncounter(ctx context.Context, tx *Tx, e *Encounter) error {
 	return insertEncounterParts(ctx, tx, e, e.StartedAt)
 }
 
-// insertEncounterParts saves an encounter's observations, diagnoses and
-// prescriptions; observations without a time get defaultAt.
+// insertEncounterParts saves every part of an encounter: observations,
+// diagnoses and prescriptions (insertClinicalParts), lab orders, referral
+// and vaccines (insertLabParts); observations and orders without a time get
+// defaultAt.
 func insertEncounterParts(ctx context.Context, tx *Tx, e *Encounter, defaultAt time.Time) error {
+	if err := insertClinicalParts(tx, e, defaultAt); err != nil {
+		return err
+	}
+	return insertLabParts(tx, e, defaultAt)
+}
+
+// insertClinicalParts saves an encounter's observations, diagnoses and
+// prescriptions; observations without a time get defaultAt.
+func insertClinicalParts(tx *Tx, e *Encounter, defaultAt time.Time) error {
 	for i := range e.Observations {
 		o := &e.Observations[i]
 		o.ID = NewID()
@@ -244,7 +255,7 @@ func insertEncounterParts(ctx context.Context, tx *Tx, e *Encounter, defaultAt t
 			return fmt.Errorf("save prescription %d: %w", i, err)
 		}
 	}
-	return insertLabParts(tx, e, defaultAt)
+	return nil
 }
 
 // encounterDocuments lists the documents a final encounter becomes upstream.

@@ -52,17 +52,23 @@ type EncounterHistoryEntry struct {
 }
 
 // AmendEncounter corrects a finalized encounter: it replaces the
-// complaint, notes, typed observations, diagnoses and prescriptions with
-// e's (device observations attached to the visit stay, and those listed in
-// attach are added, as SaveEncounter does), makes the encounter version N+1
-// with status amended, keeps that version's snapshot with the reason and
-// the author, and adds, in the same transaction, an audit entry and an
-// outbox row at the new version for every document the previous version or
-// the new one produces, so that a document whose content the amendment
-// removed is superseded upstream too.
+// complaint, notes, typed observations, diagnoses, prescriptions, referral
+// and vaccines with e's (device observations attached to the visit stay,
+// and those listed in attach are added, as SaveEncounter does), and the lab
+// orders as amendLabParts says: an order with a result, or cancelled,
+// stays as it was, a pending one may be resulted, cancelled or removed. It
+// makes the encounter version N+1 with status amended, keeps that
+// version's snapshot with the reason and the author, and adds, in the same
+// transaction, an audit entry and an outbox row at the new version for
+// every document the previous version or the new one produces, so that a
+// document whose content the amendment removed is superseded upstream too,
+// and the DiagnosticReportRecord row of each result entered in the
+// amendment (a result's report is keyed by its order, not by the visit's
+// version, so a kept result is never queued twice).
 //
 // The reason is required; a missing reason or an invalid part is returned
-// as FieldErrors with nothing written. The type of visit and its
+// as FieldErrors with nothing written, as is a change to an order that has
+// a result or was cancelled (error.lab_order_fixed). The type of visit and its
 // practitioner are those of the original. A draft or cancelled encounter
 // is an *Error with code encounter_not_final; an unknown encounter, or one
 // of another patient than e.PatientID, wraps ErrNotFound. On success e is
@@ -126,7 +132,11 @@ func (s *Store) AmendEncounter(ctx context.Context, e *Encounter, reason string,
 				return fmt.Errorf("replace encounter parts: %w", err)
 			}
 		}
-		if err := insertEncounterParts(ctx, tx, e, tx.now); err != nil {
+		if err := insertClinicalParts(tx, e, tx.now); err != nil {
+			return err
+		}
+		e.StartedAt = old.StartedAt // the day vaccines without a date were given
+		if err := amendLabParts(tx, &old, e, tx.now); err != nil {
 			return err
 		}
 		if err := attachObservations(tx, e.ID, e.PatientID, attach); err != nil {
@@ -150,6 +160,13 @@ func (s *Store) AmendEncounter(ctx context.Context, e *Encounter, reason string,
 		}
 		for _, doc := range docs {
 			if err := tx.appendOutbox(doc, LaneClinical, e.PatientID, "encounter", e.ID, version); err != nil {
+				return err
+			}
+		}
+		// A result entered in the amendment is a report of its own; one
+		// already queued (kept unchanged) is not queued again.
+		for i := range saved.LabOrders {
+			if err := appendLabResultOutbox(tx, saved.PatientID, &saved.LabOrders[i]); err != nil {
 				return err
 			}
 		}
@@ -246,6 +263,7 @@ func readEncounterVersion(ctx context.Context, tx *Tx, id string, v int) (Encoun
 			return e, fmt.Errorf("decode encounter %s version %d: %w", id, v, err)
 		}
 		e.localTimes()
+		e.moveLegacyVaccines()
 		return e, nil
 	case !errors.Is(err, sql.ErrNoRows):
 		return e, fmt.Errorf("read encounter version: %w", err)
@@ -272,6 +290,18 @@ func (e *Encounter) asStored() Encounter {
 	c.Observations = slices.Clone(e.Observations)
 	c.Diagnoses = slices.Clone(e.Diagnoses)
 	c.Prescriptions = slices.Clone(e.Prescriptions)
+	c.LabOrders = slices.Clone(e.LabOrders)
+	for i := range c.LabOrders {
+		if r := c.LabOrders[i].Result; r != nil {
+			rc := *r
+			c.LabOrders[i].Result = &rc
+		}
+	}
+	if e.Referral != nil {
+		r := *e.Referral
+		c.Referral = &r
+	}
+	c.Immunizations = slices.Clone(e.Immunizations)
 	c.localTimes()
 	return c
 }
@@ -289,6 +319,14 @@ func (e *Encounter) localTimes() {
 	norm(&e.CreatedAt)
 	for i := range e.Observations {
 		norm(&e.Observations[i].EffectiveAt)
+	}
+	for i := range e.LabOrders {
+		o := &e.LabOrders[i]
+		norm(&o.OrderedAt)
+		norm(&o.CancelledAt)
+		if o.Result != nil {
+			norm(&o.Result.ResultedAt)
+		}
 	}
 }
 

@@ -239,8 +239,8 @@ func (e *Encounter) validateLabParts(fe FieldErrors) {
 }
 
 // insertLabParts saves an encounter's lab orders, referral and vaccines.
-// Orders and results get defaultAt; a result entered with its order is
-// resulted by the transaction's actor.
+// Orders get defaultAt; a result entered with its order is resulted by the
+// transaction's actor, now.
 func insertLabParts(tx *Tx, e *Encounter, defaultAt time.Time) error {
 	for i := range e.LabOrders {
 		o := &e.LabOrders[i]
@@ -249,6 +249,115 @@ func insertLabParts(tx *Tx, e *Encounter, defaultAt time.Time) error {
 			return fmt.Errorf("save lab order %d: %w", i, err)
 		}
 	}
+	return insertReferralAndVaccines(tx, e)
+}
+
+// amendLabParts replaces, in an amendment, the lab orders, referral and
+// vaccines of encounter old (as stored) with e's. The referral and the
+// vaccines are replaced as observations and diagnoses are. Lab orders are
+// matched to old's by ID, because a lab order is also a document of its
+// own upstream (a resulted order's DiagnosticReportRecord, keyed by the
+// order's ID, based on the ServiceRequest the visit's OPConsultRecord
+// names by the same ID):
+//
+//   - an order with a result, or cancelled, stays as it is, whether e lists
+//     it or not: the result is the lab's record and went upstream as its
+//     own report, which an amendment of the visit neither changes nor
+//     withdraws. e listing it with another test, status or result is the
+//     field error error.lab_order_fixed on lab_orders.N.status;
+//   - a pending order e lists with the same test keeps its ID and order
+//     time, and takes e's status: still pending, resulted now (its report
+//     is then queued by the caller) or cancelled now;
+//   - a pending order e no longer lists (or lists with another test) is
+//     removed, as never ordered;
+//   - every other order of e is a new order at defaultAt.
+//
+// On return e.LabOrders holds what e listed, as stored; orders kept
+// without being listed are read back by the caller.
+func amendLabParts(tx *Tx, old, e *Encounter, defaultAt time.Time) error {
+	prev := make(map[string]LabOrder, len(old.LabOrders))
+	for _, o := range old.LabOrders {
+		prev[o.ID] = o
+	}
+	kept := map[string]bool{}
+	fe := FieldErrors{}
+	var fresh []*LabOrder
+	for i := range e.LabOrders {
+		o := &e.LabOrders[i]
+		p, ok := prev[o.ID]
+		switch {
+		case !ok || o.ID == "" || kept[o.ID]:
+			fresh = append(fresh, o)
+		case p.Status != LabOrdered:
+			if !sameLabOrder(p, *o) {
+				fe[fmt.Sprintf("lab_orders.%d.status", i)] = "error.lab_order_fixed"
+				continue
+			}
+			kept[o.ID] = true
+			*o = p
+		case p.Test != o.Test:
+			fresh = append(fresh, o)
+		default:
+			kept[o.ID] = true
+			o.OrderedAt = p.OrderedAt
+			var err error
+			switch o.Status {
+			case LabResulted:
+				err = writeLabResult(tx, o.ID, o.Result)
+			case LabCancelled:
+				err = writeLabCancel(tx, o.ID)
+				o.CancelledAt = time.UnixMilli(tx.Now())
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if len(fe) > 0 {
+		return fe
+	}
+	for _, p := range old.LabOrders {
+		if kept[p.ID] || p.Status != LabOrdered {
+			continue // a result or a cancellation stays, listed or not
+		}
+		if _, err := tx.exec(`DELETE FROM lab_orders WHERE id = ? AND status = 'ordered'`, p.ID); err != nil {
+			return fmt.Errorf("remove lab order: %w", err)
+		}
+	}
+	for i, o := range fresh {
+		o.ID, o.OrderedAt = NewID(), defaultAt
+		if err := insertLabOrder(tx, e, o); err != nil {
+			return fmt.Errorf("save lab order %d: %w", i, err)
+		}
+	}
+	for _, q := range []string{
+		`DELETE FROM referrals WHERE encounter_id = ?`,
+		`DELETE FROM immunizations WHERE encounter_id = ?`,
+	} {
+		if _, err := tx.exec(q, e.ID); err != nil {
+			return fmt.Errorf("replace encounter parts: %w", err)
+		}
+	}
+	return insertReferralAndVaccines(tx, e)
+}
+
+// sameLabOrder reports whether o, as an amendment lists it, is stored order
+// p unchanged: the same test and status and, for a result, the same value,
+// unit, answer and interpretation (the text as typed may differ).
+func sameLabOrder(p, o LabOrder) bool {
+	if p.Test != o.Test || p.Status != o.Status || (p.Result == nil) != (o.Result == nil) {
+		return false
+	}
+	if p.Result == nil {
+		return true
+	}
+	a, b := p.Result, o.Result
+	return a.Value == b.Value && a.Unit == b.Unit && a.Answer == b.Answer && a.Interpretation == b.Interpretation
+}
+
+// insertReferralAndVaccines saves an encounter's referral and vaccines. A
+// vaccine without a date was given on the day of the visit.
+func insertReferralAndVaccines(tx *Tx, e *Encounter) error {
 	if r := e.Referral; r != nil {
 		r.ID = NewID()
 		if _, err := tx.exec(`INSERT INTO referrals (id, encounter_id, facility, reason, urgency, created_at, node_seq)
@@ -484,22 +593,8 @@ func (s *Store) RecordLabResult(ctx context.Context, orderID string, r *LabResul
 		if fe := ValidateResult(t, r); len(fe) > 0 {
 			return fe
 		}
-		r.ResultedAt, r.Version, r.ResultedBy = tx.now, 1, ""
-		if tx.actor.Kind == ActorUser {
-			r.ResultedBy = tx.actor.ID
-		}
-		var value any
-		if t.Numeric() {
-			value = r.Value
-		}
-		res, err := tx.exec(`UPDATE lab_orders SET status = 'resulted', value = ?, value_text = ?, unit = ?, answer = ?,
-			interpretation = ?, resulted_at = ?, resulted_by = ?, result_version = 1 WHERE id = ? AND status = 'ordered'`,
-			value, r.ValueText, r.Unit, r.Answer, r.Interpretation, tx.Now(), nullString(r.ResultedBy), orderID)
-		if err != nil {
-			return fmt.Errorf("record lab result: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return errLabNotPending
+		if err := writeLabResult(tx, orderID, r); err != nil {
+			return err
 		}
 		if err := tx.audit(ActionLabResult, EntityLabOrder, orderID, o.PatientID, "test="+o.Test); err != nil {
 			return err
@@ -529,12 +624,50 @@ func (s *Store) CancelLabOrder(ctx context.Context, orderID string) error {
 		case o.Status != LabOrdered:
 			return errLabNotPending
 		}
-		if _, err := tx.exec(`UPDATE lab_orders SET status = 'cancelled', cancelled_at = ?, cancelled_by = ?
-			WHERE id = ? AND status = 'ordered'`, tx.Now(), tx.actor.String(), orderID); err != nil {
-			return fmt.Errorf("cancel lab order: %w", err)
+		if err := writeLabCancel(tx, orderID); err != nil {
+			return err
 		}
 		return tx.audit(ActionLabCancel, EntityLabOrder, orderID, o.PatientID, "test="+o.Test)
 	})
+}
+
+// writeLabResult puts result r on pending order id, resulted now by the
+// transaction's actor as version 1 of its report; r is checked by the
+// caller, and gets the time, version and user. An order no longer pending
+// is errLabNotPending.
+func writeLabResult(tx *Tx, id string, r *LabResult) error {
+	r.ResultedAt, r.Version, r.ResultedBy = tx.now, 1, ""
+	if tx.actor.Kind == ActorUser {
+		r.ResultedBy = tx.actor.ID
+	}
+	var value any
+	if r.Unit != "" { // a numeric test's; a coded one's has no number
+		value = r.Value
+	}
+	res, err := tx.exec(`UPDATE lab_orders SET status = 'resulted', value = ?, value_text = ?, unit = ?, answer = ?,
+		interpretation = ?, resulted_at = ?, resulted_by = ?, result_version = 1 WHERE id = ? AND status = 'ordered'`,
+		value, r.ValueText, r.Unit, r.Answer, r.Interpretation, tx.Now(), nullString(r.ResultedBy), id)
+	if err != nil {
+		return fmt.Errorf("record lab result: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return errLabNotPending
+	}
+	return nil
+}
+
+// writeLabCancel cancels pending order id now, by the transaction's actor.
+// An order no longer pending is errLabNotPending.
+func writeLabCancel(tx *Tx, id string) error {
+	res, err := tx.exec(`UPDATE lab_orders SET status = 'cancelled', cancelled_at = ?, cancelled_by = ?
+		WHERE id = ? AND status = 'ordered'`, tx.Now(), tx.actor.String(), id)
+	if err != nil {
+		return fmt.Errorf("cancel lab order: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return errLabNotPending
+	}
+	return nil
 }
 
 // pendingLabOrders lists a patient's orders still waiting for a result in
@@ -557,4 +690,57 @@ func (s *Store) pendingLabOrders(ctx context.Context, patientID string) ([]LabOr
 		out = append(out, o)
 	}
 	return out, rows.Err()
+}
+
+// legacyVaccineSystem marks the vaccines an immunization visit kept as
+// diagnoses before the labs migration (0009_labs.sql), which moved them
+// into immunization rows. Snapshots of versions made before it
+// (encounter_versions, never changed) still hold them that way.
+const legacyVaccineSystem = "urn:healthpost:uip-vaccine"
+
+// legacyVaccine is what the labs migration made of each old vaccine code:
+// the catalogue vaccine, its dose number (-1: none) and booster.
+type legacyVaccine struct {
+	vaccine string
+	dose    int
+	booster bool
+}
+
+// legacyVaccines is the migration's uip_codes table, in Go.
+var legacyVaccines = map[string]legacyVaccine{
+	"BCG": {"BCG", -1, false}, "OPV-0": {"OPV", 0, false}, "HEPB-0": {"HEPB", 0, false},
+	"OPV-1": {"OPV", 1, false}, "PENTA-1": {"PENTA", 1, false}, "ROTA-1": {"ROTA", 1, false}, "FIPV-1": {"FIPV", 1, false}, "PCV-1": {"PCV", 1, false},
+	"OPV-2": {"OPV", 2, false}, "PENTA-2": {"PENTA", 2, false}, "ROTA-2": {"ROTA", 2, false},
+	"OPV-3": {"OPV", 3, false}, "PENTA-3": {"PENTA", 3, false}, "ROTA-3": {"ROTA", 3, false}, "FIPV-2": {"FIPV", 2, false}, "PCV-2": {"PCV", 2, false},
+	"MR-1": {"MR", 1, false}, "JE-1": {"JE", 1, false}, "PCV-B": {"PCV", -1, true}, "VITA-1": {"VITA", 1, false},
+	"MR-2": {"MR", 2, false}, "JE-2": {"JE", 2, false}, "DPT-B1": {"DPT", 1, true}, "OPV-B": {"OPV", -1, true},
+	"DPT-B2": {"DPT", 2, true}, "TD-10": {"TD", -1, true}, "TD-16": {"TD", -1, true},
+	"TD-1": {"TD", 1, false}, "TD-2": {"TD", 2, false}, "TD-B": {"TD", -1, true},
+}
+
+// moveLegacyVaccines reads a snapshot made before the labs migration as
+// the migration read that version's rows: each vaccine diagnosis becomes
+// an immunization with the diagnosis's ID, given on the visit's day in
+// India, so that the old version reads (and maps upstream) as the current
+// row of the same visit does.
+func (e *Encounter) moveLegacyVaccines() {
+	var dx []Diagnosis
+	for _, d := range e.Diagnoses {
+		if d.System != legacyVaccineSystem {
+			dx = append(dx, d)
+			continue
+		}
+		im := Immunization{ID: d.ID, Vaccine: d.Code, GivenOn: e.StartedAt.In(india).Format(time.DateOnly)}
+		if v, ok := legacyVaccines[d.Code]; ok {
+			im.Vaccine, im.Booster = v.vaccine, v.booster
+			if v.dose >= 0 {
+				n := v.dose
+				im.Dose = &n
+			}
+		}
+		e.Immunizations = append(e.Immunizations, im)
+	}
+	if len(dx) != len(e.Diagnoses) {
+		e.Diagnoses = dx
+	}
 }
