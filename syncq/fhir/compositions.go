@@ -40,7 +40,16 @@ func typedAll(refs []reference, resourceType string) []reference {
 // title and no code, which the profile's openAtEnd slicing allows, so that a
 // reader that shows sections shows them and a consultation recorded as a
 // diagnosis alone is still a document.
+//
+// An immunization visit is an OPConsultRecord only while it orders tests
+// or refers the patient (edge's encounterDocuments): without either, its
+// complaint and notes belong to its ImmunizationRecord, and the
+// consultation is ErrEmptyDocument, so that an amendment that removed the
+// last order and the referral withdraws it.
 func (b *builder) opConsult() (*composition, error) {
+	if e := b.in.Encounter; e.Type == edge.EncounterImmunization && len(e.LabOrders) == 0 && e.Referral == nil {
+		return nil, fmt.Errorf("consultation: immunization visit without orders or referral: %w", ErrEmptyDocument)
+	}
 	comp := b.newComposition("Consultation Report", concept(typeOPConsult))
 	reason, err := b.complaint()
 	if err != nil {
@@ -166,13 +175,18 @@ func (b *builder) wellness(list []edge.Observation) (*composition, error) {
 // may be Immunization, ImmunizationRecommendation or DocumentReference:
 // an Immunization per vaccine given (see immunizations), then what the
 // health worker wrote in the notes as a DocumentReference. The complaint
-// and diagnoses, if any, hang off the Encounter. An encounter with neither
-// vaccines nor notes is ErrEmptyDocument.
+// and diagnoses, if any, hang off the Encounter. An immunization visit
+// with neither vaccines nor notes is ErrEmptyDocument, and so is any other
+// visit without vaccines (its notes are in its OPConsultRecord): an
+// amendment that removed the last vaccine withdraws the record.
 func (b *builder) immunization() (*composition, error) {
 	comp := b.newComposition("Immunization record", concept(typeImmunization))
 	given, err := b.immunizations()
 	if err != nil {
 		return nil, err
+	}
+	if len(given) == 0 && b.in.Encounter.Type != edge.EncounterImmunization {
+		return nil, fmt.Errorf("immunization: no vaccines: %w", ErrEmptyDocument)
 	}
 	notes, err := b.notes()
 	if err != nil {

@@ -49,7 +49,9 @@
 // same row, and a later amendment of the same encounter, carry the same
 // identifiers; an amendment bumps meta.versionId and sets Composition.status
 // to "amended". When an amendment removes everything a document held (the
-// last drug line, the last measurement), the document is withdrawn rather
+// last drug line, the last measurement, the last vaccine of a visit that is
+// not an immunization visit, the last lab order and the referral of one
+// that is), the document is withdrawn rather
 // than dropped: it goes out once more at the new version with the content it
 // last had, Composition.status "entered-in-error" and every entry marked so
 // (DocumentInput.Retracted). Every other resource's id is a UUIDv5 of the node id of the

@@ -78,6 +78,20 @@ func documentCases() []documentCase {
 			in.Encounter.Notes = ""
 			return in
 		}, "StructureDefinition-ImmunizationRecord.json", false},
+		{"immunization-vaccines-amended", func() fhir.DocumentInput { return amendedVaccineInput() }, "StructureDefinition-ImmunizationRecord.json", false},
+		{"immunization-anc-retracted", func() fhir.DocumentInput {
+			in := ancVaccineInput()
+			in.Item = outboxItem(edge.DocImmunization, fhir.EntityEncounter, encounterID, 2, time.Date(2025, 3, 15, 9, 5, 0, 0, ist))
+			in.Retracted = true
+			return in
+		}, "StructureDefinition-ImmunizationRecord.json", false},
+		{"opconsult-immunization-referral-retracted", func() fhir.DocumentInput {
+			in := vaccineInput()
+			in.Item = outboxItem(edge.DocOPConsult, fhir.EntityEncounter, encounterID, 2, time.Date(2025, 3, 15, 9, 5, 0, 0, ist))
+			in.Encounter.Referral = &edge.Referral{ID: labID(9), Facility: "District Hospital", Urgency: edge.UrgencyEmergency}
+			in.Retracted = true
+			return in
+		}, "StructureDefinition-OPConsultRecord.json", false},
 		{"opconsult-diagnosis-only", func() fhir.DocumentInput {
 			in := encounterInput(edge.DocOPConsult)
 			e := in.Encounter

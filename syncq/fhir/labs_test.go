@@ -2,8 +2,10 @@ package fhir_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/healthpost/healthpost/edge"
 	"github.com/healthpost/healthpost/syncq/fhir"
@@ -227,6 +229,20 @@ func TestBuildDocument_LabErrors(t *testing.T) {
 			in.Encounter.Immunizations, in.Encounter.Notes = nil, ""
 			return in
 		}, fhir.ErrEmptyDocument},
+		// An antenatal visit's ImmunizationRecord holds its vaccines; its
+		// notes alone are its OPConsultRecord's.
+		{"AntenatalWithoutVaccines", func() fhir.DocumentInput {
+			in := ancVaccineInput()
+			in.Encounter.Immunizations = nil
+			return in
+		}, fhir.ErrEmptyDocument},
+		// An immunization visit is a consultation only while it orders
+		// tests or refers.
+		{"ImmunizationVisitConsultation", func() fhir.DocumentInput {
+			in := vaccineInput()
+			in.Item = outboxItem(edge.DocOPConsult, fhir.EntityEncounter, encounterID, 1, at(10, 55, 3))
+			return in
+		}, fhir.ErrEmptyDocument},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -246,4 +262,61 @@ func TestBuildDocument_LabErrors(t *testing.T) {
 func labInputFor(order int) fhir.DocumentInput {
 	in := labInput(order, nil)
 	return in
+}
+
+// ancVaccineInput is the ImmunizationRecord of an antenatal visit that
+// gave Td 1, with notes.
+func ancVaccineInput() fhir.DocumentInput {
+	in := vaccineInput()
+	in.Encounter.Type = edge.EncounterANC
+	in.Encounter.Immunizations = []edge.Immunization{{ID: vaxID(7), Vaccine: "TD", Dose: intp(1), GivenOn: "2025-03-14"}}
+	return in
+}
+
+// amendedVaccineInput is version 2 of vaccineInput's record: the amendment
+// found that Pentavalent was dose 2 and that the Hep B dose was not given.
+func amendedVaccineInput() fhir.DocumentInput {
+	in := vaccineInput()
+	e := in.Encounter
+	e.Version, e.Status = 2, edge.EncounterAmended
+	e.Immunizations = slices.Clone(e.Immunizations)
+	e.Immunizations[1] = edge.Immunization{ID: vaxID(8), Vaccine: "PENTA", Dose: intp(2), GivenOn: "2025-03-14"}
+	e.Immunizations = slices.Delete(e.Immunizations, 2, 3)
+	in.Item = outboxItem(edge.DocImmunization, fhir.EntityEncounter, e.ID, 2, time.Date(2025, 3, 15, 9, 5, 0, 0, ist))
+	return in
+}
+
+// Ensure an amendment of the vaccines given is the next version of the
+// same ImmunizationRecord with the corrected doses, and that an amendment
+// that removed an antenatal visit's last vaccine withdraws the record:
+// the doses it last had, each entered-in-error, at the new version.
+func TestBuildDocument_AmendedVaccines(t *testing.T) {
+	v1 := MustBuild(t, vaccineInput())
+	v2 := MustBuild(t, amendedVaccineInput())
+	if v1.BundleID != v2.BundleID || v1.Identifier != v2.Identifier {
+		t.Fatal("the amended record is another document")
+	}
+	if g, w := v2.VersionID+"/"+v2.Status, "2/amended"; g != w {
+		t.Fatalf("version/status=%s, want %s", g, w)
+	}
+	var doses []string
+	for _, im := range resources(MustDecode(t, v2.JSON), "Immunization") {
+		doses = append(doses, str(im, "vaccineCode", "text")+" "+str(im, "protocolApplied", "doseNumberPositiveInt")+str(im, "protocolApplied", "doseNumberString")+" "+str(im, "status"))
+	}
+	if g, w := strings.Join(doses, ", "), "OPV (oral polio) 1 completed, Pentavalent 2 completed, DPT 1 completed, PCV (pneumococcal) Booster completed, Vitamin A 1 completed"; g != w {
+		t.Fatalf("doses=%q,\nwant %q", g, w)
+	}
+
+	in := ancVaccineInput()
+	anc := MustBuild(t, in)
+	in.Item = outboxItem(edge.DocImmunization, fhir.EntityEncounter, encounterID, 2, time.Date(2025, 3, 15, 9, 5, 0, 0, ist))
+	in.Retracted = true
+	r := MustBuild(t, in)
+	if r.BundleID != anc.BundleID || r.VersionID != "2" || r.Status != "entered-in-error" {
+		t.Fatalf("retraction %s v%s %s, want %s v2 entered-in-error", r.BundleID, r.VersionID, r.Status, anc.BundleID)
+	}
+	ims := resources(MustDecode(t, r.JSON), "Immunization")
+	if len(ims) != 1 || str(ims[0], "status") != "entered-in-error" {
+		t.Fatalf("withdrawn doses=%v, want Td 1 entered-in-error", ims)
+	}
 }
