@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -372,5 +373,143 @@ func TestFHIRMapper_LabsAndVaccines(t *testing.T) {
 	}
 	if n := edgetest.MustCount(t, db, `SELECT count(*) FROM audit_log WHERE action = 'lab.read' AND actor = 'system:syncq'`); n != 2 {
 		t.Fatalf("lab order reads audited as syncq=%d, want 2", n)
+	}
+}
+
+// immunizationFacts reads a Bundle's Composition status and each
+// Immunization as "<vaccine text> <dose> <status>".
+func immunizationFacts(tb testing.TB, body []byte) (string, []string) {
+	tb.Helper()
+	var b struct {
+		Entry []struct {
+			Resource struct {
+				ResourceType string `json:"resourceType"`
+				Status       string `json:"status"`
+				VaccineCode  struct {
+					Text string `json:"text"`
+				} `json:"vaccineCode"`
+				ProtocolApplied []struct {
+					Dose int `json:"doseNumberPositiveInt"`
+				} `json:"protocolApplied"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil || len(b.Entry) == 0 {
+		tb.Fatalf("decode bundle: %v", err)
+	}
+	var doses []string
+	for _, e := range b.Entry {
+		if r := e.Resource; r.ResourceType == "Immunization" {
+			d := 0
+			if len(r.ProtocolApplied) > 0 {
+				d = r.ProtocolApplied[0].Dose
+			}
+			doses = append(doses, fmt.Sprintf("%s %d %s", r.VaccineCode.Text, d, r.Status))
+		}
+	}
+	return b.Entry[0].Resource.Status, doses
+}
+
+// Ensure, from the node's engine to the hub over HTTP, that an antenatal
+// visit's vaccine amended and then removed arrives as versions 1, 2 and 3
+// of one ImmunizationRecord (Td 1; Td 2 amended; Td 2 withdrawn), that a
+// result entered in the amendment arrives as its own report, once, and
+// that the result the lab recorded before stays delivered once.
+func TestFHIRMapper_AmendedVaccinesDelivered(t *testing.T) {
+	path := filepath.Join(t.TempDir(), edge.DBFileName)
+	s := edgetest.MustOpenStoreAt(t, path)
+	nurse := &edge.User{Username: "anm.kavita", DisplayName: "Kavita (ANM)", Role: edge.RoleHealthWorker}
+	if err := s.CreateUser(edgetest.Clerk(), nurse, "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := edge.WithActor(context.Background(), edge.Actor{Kind: edge.ActorUser, ID: nurse.ID})
+	p := &edge.Patient{Name: "Sunita Devi", Gender: "F", BirthDate: "1990-04-12", Village: "Rampur"}
+	if err := s.CreatePatient(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	dose := func(n int) *int { return &n }
+	e := &edge.Encounter{PatientID: p.ID, Type: edge.EncounterANC, Complaint: "first antenatal visit",
+		LabOrders:     []edge.LabOrder{{Test: "hb", Status: edge.LabOrdered}, {Test: "malaria_rdt", Status: edge.LabOrdered}},
+		Referral:      &edge.Referral{Facility: "CHC Sitapur", Urgency: edge.UrgencyRoutine},
+		Immunizations: []edge.Immunization{{Vaccine: "TD", Dose: dose(1)}},
+	}
+	if err := s.SaveEncounter(ctx, e, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	hb, rdt := e.LabOrders[0], e.LabOrders[1]
+	if err := s.RecordLabResult(ctx, hb.ID, &edge.LabResult{Value: 10.4, ValueText: "10.4", Unit: "g/dL"}); err != nil {
+		t.Fatal(err)
+	}
+	rdt.Status, rdt.Result = edge.LabResulted, &edge.LabResult{Answer: "neg"}
+	v2 := &edge.Encounter{ID: e.ID, PatientID: p.ID, Type: e.Type, Complaint: e.Complaint, LabOrders: []edge.LabOrder{rdt},
+		Referral: e.Referral, Immunizations: []edge.Immunization{{Vaccine: "TD", Dose: dose(2)}}}
+	if err := s.AmendEncounter(ctx, v2, "it was the second Td dose; RDT read", nil); err != nil {
+		t.Fatal(err)
+	}
+	v3 := &edge.Encounter{ID: e.ID, PatientID: p.ID, Type: e.Type, Complaint: e.Complaint, Referral: e.Referral}
+	if err := s.AmendEncounter(ctx, v3, "Td was not given: out of stock", nil); err != nil {
+		t.Fatal(err)
+	}
+
+	h := MustOpenHub(t)
+	eng := NewTestEngine(t, s, h.URL, h.Token)
+	m, err := syncq.NewFHIRMapper(s, testFacility())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.Mapper = m
+	dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := eng.Drain(dctx, syncq.DrainOptions{Expedite: true, Wait: true}); err != nil {
+		t.Fatal(err)
+	}
+	var imm edge.OutboxItem
+	for _, id := range []string{e.ID, hb.ID, rdt.ID} {
+		for _, it := range MustOutbox(t, s, path, id) {
+			if it.State != edge.OutboxDelivered {
+				t.Fatalf("%s is %s (%s), want delivered", it.Key, it.State, it.LastError)
+			}
+			if it.Document == edge.DocImmunization {
+				imm = it
+			}
+		}
+	}
+	immID, _, err := fhir.DocumentIdentity(imm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, want := range map[int]string{1: "final [Td (tetanus-diphtheria) 1 completed]", 2: "amended [Td (tetanus-diphtheria) 2 completed]", 3: "entered-in-error [Td (tetanus-diphtheria) 2 entered-in-error]"} {
+		st, err := h.Store.Read(context.Background(), immID, v)
+		if err != nil {
+			t.Fatalf("hub ImmunizationRecord version %d: %v", v, err)
+		}
+		status, doses := immunizationFacts(t, st.Body)
+		if g := fmt.Sprintf("%s %v", status, doses); g != want {
+			t.Fatalf("hub ImmunizationRecord version %d=%q, want %q", v, g, want)
+		}
+	}
+	as, err := h.Store.Arrivals(context.Background(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := map[string]int{}
+	for _, o := range []edge.LabOrder{hb, rdt} {
+		it := edge.OutboxItem{Key: "DiagnosticReportRecord/lab_order/" + o.ID + "/v1", Document: edge.DocDiagnosticReport,
+			Entity: fhir.EntityLabOrder, EntityID: o.ID, EntityVersion: 1}
+		id, _, err := fhir.DocumentIdentity(it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reports[id] = 0
+	}
+	for _, a := range as {
+		if _, ok := reports[a.BundleID]; ok {
+			reports[a.BundleID]++
+		}
+	}
+	for id, n := range reports {
+		if n != 1 {
+			t.Fatalf("report %s arrived %d times, want once", id, n)
+		}
 	}
 }
