@@ -30,8 +30,12 @@ type encounterPage struct {
 	Bound    []boundDevice
 	Readings []liveReading
 	Since    int64 // the stream's start, Unix ms
-	// Amend is set when the form corrects a finalized visit.
-	Amend *amendFields
+	// Amend is set when the form corrects a finalized visit; Kept are then
+	// its tests with a result or cancelled, which the amendment keeps as
+	// they are, and KeptLabs how the form shows them.
+	Amend    *amendFields
+	Kept     []edge.LabOrder
+	KeptLabs []labRow
 }
 
 type dxOption struct{ Code, Label string }
@@ -212,6 +216,9 @@ func (s *Server) renderEncounterPage(w http.ResponseWriter, r *http.Request, sta
 		}
 	}
 	page.LabTests = labTestOptions(c)
+	for _, o := range page.Kept {
+		page.KeptLabs = append(page.KeptLabs, labRowOf(c, o))
+	}
 	for _, vf := range vitalFields {
 		if vf.shows(f.Type) {
 			page.Fields = append(page.Fields, vf)

@@ -40,7 +40,8 @@ func (s *Server) editEncounterAmendment(w http.ResponseWriter, r *http.Request) 
 	}
 	v := s.view(r, "page.encounter")
 	f := formFromEncounter(s.tpl.cats.get(v.Lang), e)
-	s.renderEncounterPage(w, r, http.StatusOK, encounterPage{Form: f, Amend: &amendFields{Version: e.Version}}, nil)
+	amendLabRows(&f, e)
+	s.renderEncounterPage(w, r, http.StatusOK, encounterPage{Form: f, Amend: &amendFields{Version: e.Version}, Kept: fixedLabOrders(e)}, nil)
 }
 
 // amendEncounter saves an amendment (or adds a row to the form).
@@ -65,11 +66,12 @@ func (s *Server) amendEncounter(w http.ResponseWriter, r *http.Request) {
 	errs := edge.FieldErrors{}
 	f := readEncounterForm(r, errs)
 	f.ID, f.PatientID = old.ID, old.PatientID
+	f.dropFixedLabs(fixedLabOrders(old), errs)
 	amend := &amendFields{Version: old.Version, Reason: formText(r, "reason", errs)}
 	if len(amend.Reason) > maxReasonLen {
 		errs["reason"] = "error.text_too_long"
 	}
-	page := encounterPage{Form: f, Amend: amend}
+	page := encounterPage{Form: f, Amend: amend, Kept: fixedLabOrders(old)}
 	switch r.PostFormValue("action") {
 	case "add_dx":
 		page.Form.Diagnoses = append(page.Form.Diagnoses, "")
@@ -77,6 +79,10 @@ func (s *Server) amendEncounter(w http.ResponseWriter, r *http.Request) {
 		return
 	case "add_rx":
 		page.Form.Rx = append(page.Form.Rx, rxLine{})
+		s.renderEncounterPage(w, r, http.StatusOK, page, errs)
+		return
+	case "add_lab":
+		page.Form.Labs = append(page.Form.Labs, labLine{})
 		s.renderEncounterPage(w, r, http.StatusOK, page, errs)
 		return
 	case "amend":
@@ -94,6 +100,7 @@ func (s *Server) amendEncounter(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.Store.AmendEncounter(r.Context(), e, amend.Reason, f.Attach); err != nil {
 		if fe := fieldErrors(err); fe != nil {
+			labOrderError(fe)
 			s.renderEncounterPage(w, r, http.StatusUnprocessableEntity, page, fe)
 			return
 		}

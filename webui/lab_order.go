@@ -19,8 +19,16 @@ const defaultLabRows = 1
 
 // labLine is one lab row of the visit form as typed: the test, and the
 // result when it is already known (a number, or an answer of the test).
+// ID is the saved order the row shows, "" for a new row: an amendment
+// keeps a pending order it still lists (edge.Store.AmendEncounter).
 type labLine struct {
-	Test, Value, Answer, Interp string
+	ID, Test, Value, Answer, Interp string
+}
+
+// blank reports whether nothing was typed or chosen on the row: an empty
+// row, or a saved pending order whose test was cleared to remove it.
+func (l labLine) blank() bool {
+	return l.Test == "" && l.Value == "" && l.Answer == "" && l.Interp == ""
 }
 
 // referralPlaces are the usual places a PHC refers to, offered as the
@@ -31,10 +39,14 @@ var referralPlaces = []string{"ref.place.chc", "ref.place.fru", "ref.place.sdh",
 func readLabForm(r *http.Request, f *encounterForm, errs edge.FieldErrors) {
 	rows := min(max(atoi(r.PostFormValue("lab_rows")), 1), maxRows)
 	for i := range rows {
-		f.Labs = append(f.Labs, labLine{
+		l := labLine{
 			Test: formText(r, fmt.Sprintf("lab_test_%d", i), errs), Value: formText(r, fmt.Sprintf("lab_value_%d", i), errs),
 			Answer: formText(r, fmt.Sprintf("lab_answer_%d", i), errs), Interp: formText(r, fmt.Sprintf("lab_interp_%d", i), errs),
-		})
+		}
+		if id := r.PostFormValue(fmt.Sprintf("lab_id_%d", i)); len(id) <= 64 {
+			l.ID = id
+		}
+		f.Labs = append(f.Labs, l)
 	}
 	f.RefFacility = formText(r, "ref_facility", errs)
 	f.RefReason = formText(r, "ref_reason", errs)
@@ -51,7 +63,7 @@ func readLabForm(r *http.Request, f *encounterForm, errs edge.FieldErrors) {
 // parts, adding field errors for what is wrong.
 func (f *encounterForm) labParts(e *edge.Encounter, errs edge.FieldErrors) {
 	for i, l := range f.Labs {
-		if l == (labLine{}) {
+		if l.blank() {
 			continue
 		}
 		t, ok := catalogue.Lab(l.Test)
@@ -59,7 +71,7 @@ func (f *encounterForm) labParts(e *edge.Encounter, errs edge.FieldErrors) {
 			errs[fmt.Sprintf("lab_test_%d", i)] = "error.lab_test_unknown"
 			continue
 		}
-		o := edge.LabOrder{Test: t.Code, LOINC: t.LOINC, Status: edge.LabOrdered}
+		o := edge.LabOrder{ID: l.ID, Test: t.Code, LOINC: t.LOINC, Status: edge.LabOrdered}
 		if res, ok := f.labResult(i, t, l, errs); ok {
 			o.Status, o.Result = edge.LabResulted, res
 		}
@@ -141,7 +153,7 @@ func parseLabResult(t catalogue.LabTest, l labLine, errs edge.FieldErrors, key f
 // labFormFromEncounter fills the lab rows, referral and vaccines of a draft.
 func labFormFromEncounter(f *encounterForm, e edge.Encounter) {
 	for _, o := range e.LabOrders {
-		l := labLine{Test: o.Test}
+		l := labLine{ID: o.ID, Test: o.Test}
 		if r := o.Result; r != nil {
 			l.Answer, l.Interp = r.Answer, r.Interpretation
 			if r.Unit != "" {
@@ -160,6 +172,67 @@ func labFormFromEncounter(f *encounterForm, e edge.Encounter) {
 		}
 		f.Vaccines = append(f.Vaccines, d.Key())
 		f.VaxDate = im.GivenOn
+	}
+}
+
+// amendLabRows sets the lab rows of an amendment's form, filled from
+// final encounter e, to e's pending orders, to keep, result or remove. An
+// order with a result, or cancelled, is no row (fixedLabOrders): an
+// amendment keeps it as it is.
+func amendLabRows(f *encounterForm, e edge.Encounter) {
+	f.Labs = nil
+	for _, o := range e.LabOrders {
+		if o.Status == edge.LabOrdered {
+			f.Labs = append(f.Labs, labLine{ID: o.ID, Test: o.Test})
+		}
+	}
+}
+
+// fixedLabOrders are e's orders with a result, or cancelled, which the
+// amendment form shows as they are.
+func fixedLabOrders(e edge.Encounter) []edge.LabOrder {
+	var out []edge.LabOrder
+	for _, o := range e.LabOrders {
+		if o.Status != edge.LabOrdered {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// dropFixedLabs handles the rows of an amendment's form whose order got a
+// result, or was cancelled, after the form was opened (from the patient's
+// page, say): a row with nothing but its test goes, since the order stays
+// as it now is and the form lists it so; a row with a result typed gets
+// error.lab_order_fixed, so that what was typed is not lost unseen.
+func (f *encounterForm) dropFixedLabs(fixed []edge.LabOrder, errs edge.FieldErrors) {
+	ids := map[string]bool{}
+	for _, o := range fixed {
+		ids[o.ID] = true
+	}
+	var rows []labLine
+	for _, l := range f.Labs {
+		if l.ID != "" && ids[l.ID] && l.Value == "" && l.Answer == "" && l.Interp == "" {
+			continue
+		}
+		rows = append(rows, l)
+	}
+	f.Labs = rows
+	for i, l := range f.Labs {
+		if l.ID != "" && ids[l.ID] {
+			errs[fmt.Sprintf("lab_test_%d", i)] = "error.lab_order_fixed"
+		}
+	}
+}
+
+// labOrderError moves an error the store gave on a lab order of the
+// encounter (lab_orders.N.*, N counting only the rows filled) to the form's
+// lab section.
+func labOrderError(fe edge.FieldErrors) {
+	for k, v := range fe {
+		if strings.HasPrefix(k, "lab_orders.") {
+			fe["labs"] = v
+		}
 	}
 }
 
