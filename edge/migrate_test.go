@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/healthpost/healthpost/edge"
@@ -66,7 +67,7 @@ func TestMigrations_FromEveryEarlierVersion(t *testing.T) {
 	want := schemaOf(t, fresh)
 
 	for v := 1; v < latest; v++ {
-		t.Run("FromVersion"+string(rune('0'+v)), func(t *testing.T) {
+		t.Run("FromVersion"+strconv.Itoa(v), func(t *testing.T) {
 			// Ensure a database left at version v by an older node migrates in place and keeps its records.
 			path := filepath.Join(t.TempDir(), edge.DBFileName)
 			old := edgetest.NewTestStore(path)
@@ -102,6 +103,37 @@ func TestMigrations_FromEveryEarlierVersion(t *testing.T) {
 				t.Fatalf("LocalID=%s collides with the old patient", p.LocalID)
 			}
 		})
+	}
+}
+
+// Ensure patients indexed with the name keys of schema 9 are indexed again,
+// so a search in Devanagari finds a name kept in Latin (सिंह, Singh).
+func TestMigrations_NameKeysIndexedAgain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), edge.DBFileName)
+	old := edgetest.NewTestStore(path)
+	old.MaxSchemaVersion = 9
+	if err := old.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	old.Close(context.Background())
+	db := edgetest.MustRawDB(t, path)
+	for _, q := range []string{
+		`INSERT INTO patients (id, local_id, name, gender, birth_date, created_at, updated_at, node_seq) VALUES ('p1', 'P-000001', 'Ravi Singh', 'M', '1980-01-01', 1, 1, 1)`,
+		// The keys schema 9 wrote: Singh was "sng", सिंह "sn".
+		`INSERT INTO patient_search (patient_id, name_keys, name_latin, village_key, birth_year) VALUES ('p1', 'rv sng', 'ravi singh', '', 1980)`,
+		`DELETE FROM patient_search_pending`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s := edgetest.MustOpenStoreAt(t, path)
+	found, _, err := s.SearchPatients(edgetest.Clerk(), "रवि सिंह", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 1 || found[0].Patient.ID != "p1" {
+		t.Fatalf("search for रवि सिंह after the migration found %+v, want Ravi Singh", found)
 	}
 }
 
