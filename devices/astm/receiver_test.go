@@ -250,10 +250,14 @@ func TestReceiver_Timeout(t *testing.T) {
 	} {
 		for _, tr := range transports {
 			t.Run(tc.name+"/"+tr.name, func(t *testing.T) {
+				t.Parallel()
 				lis, analyzer := tr.pair(t)
 				var c collector
 				r := astm.NewReceiver(lis, c.handle)
-				r.FrameTimeout = 30 * time.Millisecond
+				// Long enough that a busy machine (the race detector, other
+				// packages' tests) never stalls the scripted analyzer past
+				// it between frames; the silence below waits for it once.
+				r.FrameTimeout = 500 * time.Millisecond
 				discarded := make(chan error, 1)
 				r.OnDiscard = func(text []byte, err error) { discarded <- err }
 				defer r.Close()
