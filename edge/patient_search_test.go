@@ -142,6 +142,7 @@ func BenchmarkStore_SearchPatients(b *testing.B) {
 	queries := []string{"Suneeta", "sunita devi", "लक्ष्मी", "Laxmi Bai", "Mohd", "Muhammad Khan", "पूजा शर्मा", "vijai",
 		phone, "P-054321", "Krushna Yadav", "Ra", edge.FormatABHANumber(abha)}
 	var lat []time.Duration
+	tx0 := s.WriteStats().Transactions
 	b.ResetTimer()
 	for i := range b.N {
 		q := queries[i%len(queries)]
@@ -155,4 +156,5 @@ func BenchmarkStore_SearchPatients(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(s.WriteStats().Transactions-tx0)/float64(b.N), "write-tx/op")
 }

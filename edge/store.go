@@ -101,6 +101,10 @@ type Store struct {
 
 	ingest *ingestQueue
 
+	// commits counts write transactions committed since Open: each is one
+	// fsync of the WAL with synchronous=FULL.
+	commits atomic.Int64
+
 	// prepared caches statements on the write connection, by SQL text;
 	// guarded by writeMu.
 	prepared  map[string]*sql.Stmt
@@ -211,6 +215,7 @@ func (s *Store) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("close store: %w", ctx.Err())
 	}
+	s.logStats()
 	return s.closeDBs(true)
 }
 
@@ -506,6 +511,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return s.classifyWriteError(fmt.Errorf("commit: %w", err))
 	}
+	s.commits.Add(1)
 	s.noteClock(now, suspect, reason)
 	if tx.touched {
 		s.notifyOutbox()

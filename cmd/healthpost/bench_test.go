@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -207,11 +208,16 @@ func TestBenchTablets_Fails(t *testing.T) {
 // (-tablets.duration; 60 s for the reported figure), each in a closed loop
 // of searching, opening patients and recording OPD visits. It reports
 // requests/s and latency (target p99 under 100 ms overall, under 50 ms for
-// search) and the bytes each main page sends (target under 60 KB).
+// search) and the bytes each main page sends (target under 60 KB). It also
+// reports write transactions (each an fsync) and audit entries per request,
+// figures that a busy machine does not change.
 //
 //	go test ./cmd/healthpost -run '^$' -bench Tablets -benchtime 1x -tablets.duration 60s
 func BenchmarkTablets(b *testing.B) {
 	bn := startBenchNode(b, edgetest.LargePopulation, "health-worker")
+	db := edgetest.MustRawDB(b, filepath.Join(bn.dataDir, edge.DBFileName))
+	audits0 := edgetest.MustCount(b, db, `SELECT count(*) FROM audit_log`)
+	requests := 0
 	b.ResetTimer()
 	for range b.N {
 		rep, r := bn.tablets(b, "--tablets", strconv.Itoa(*benchTablets), "--duration", benchDuration.String(),
@@ -233,6 +239,10 @@ func BenchmarkTablets(b *testing.B) {
 		if k, ok := rep.Kind(tablets.KindSearch); ok {
 			b.ReportMetric(k.P50ms, "search-p50-ms")
 		}
+		requests += rep.Requests
+		for _, k := range rep.SignIn {
+			requests += k.Requests
+		}
 		for _, kind := range []string{tablets.KindLoginPage, tablets.KindHome, tablets.KindSearch, tablets.KindPatient,
 			tablets.KindVisitForm, tablets.KindPrint, tablets.KindInbox, tablets.KindAdmin} {
 			if k, ok := rep.Kind(kind); ok {
@@ -240,4 +250,17 @@ func BenchmarkTablets(b *testing.B) {
 			}
 		}
 	}
+	b.StopTimer()
+	// The node logs its count of write transactions as it stops.
+	if code := bn.srv.stop(b); code != 0 {
+		b.Fatalf("serve exit %d\n%s", code, bn.srv.stderr)
+	}
+	m := regexp.MustCompile(`write_transactions=(\d+)`).FindStringSubmatch(bn.srv.stderr.String())
+	if m == nil {
+		b.Fatalf("no write_transactions in the log of serve:\n%s", bn.srv.stderr)
+	}
+	txs, _ := strconv.Atoi(m[1])
+	audits := edgetest.MustCount(b, db, `SELECT count(*) FROM audit_log`) - audits0
+	b.ReportMetric(float64(txs)/float64(requests), "write-tx/req")
+	b.ReportMetric(float64(audits)/float64(requests), "audit/req")
 }

@@ -163,7 +163,7 @@ func (n *node) start(args ...string) *server {
 }
 
 // stop sends SIGTERM and returns the exit code.
-func (s *server) stop(t *testing.T) int {
+func (s *server) stop(t testing.TB) int {
 	t.Helper()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
