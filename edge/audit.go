@@ -84,12 +84,19 @@ func (e *AuditEntry) hash(prev []byte) []byte {
 // audit appends an entry to the log inside tx. The actor comes from the
 // transaction's context; there is no audited access without one.
 func (tx *Tx) audit(action, entity, entityID, patientID, detail string) error {
-	if tx.actor.Kind == "" {
+	return tx.auditAs(tx.actor, action, entity, entityID, patientID, detail)
+}
+
+// auditAs appends an entry made by actor, who need not be the transaction's:
+// one transaction of the read-audit writer holds the entries of many users.
+// Every entry, whoever made it, takes the next place in the chain.
+func (tx *Tx) auditAs(actor Actor, action, entity, entityID, patientID, detail string) error {
+	if actor.Kind == "" {
 		return ErrNoActor
 	}
 	e := AuditEntry{
 		Seq: tx.auditHead.seq + 1, At: tx.now, NodeSeq: tx.NextSeq(), ClockSuspect: tx.suspect,
-		Actor: tx.actor.String(), Action: action, Entity: entity, EntityID: entityID, PatientID: patientID, Detail: detail,
+		Actor: actor.String(), Action: action, Entity: entity, EntityID: entityID, PatientID: patientID, Detail: detail,
 	}
 	sum := e.hash(tx.auditHead.hash)
 	if _, err := tx.exec(`INSERT INTO audit_log

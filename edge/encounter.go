@@ -341,18 +341,20 @@ func finalizeEncounter(ctx context.Context, tx *Tx, e *Encounter) (Encounter, er
 
 // Encounter reads one encounter with its parts, and audits the read.
 func (s *Store) Encounter(ctx context.Context, id string) (Encounter, error) {
+	if _, err := ActorFrom(ctx); err != nil {
+		return Encounter{}, err
+	}
 	var e Encounter
-	err := s.write(ctx, func(tx *Tx) error {
-		if tx.actor.Kind == "" {
-			return ErrNoActor
-		}
-		var err error
-		if e, err = readEncounter(ctx, tx, id); err != nil {
-			return err
-		}
-		return tx.audit(ActionEncounterRead, "encounter", id, e.PatientID, "")
-	})
-	return e, err
+	if err := s.snapshot(ctx, func(tx *sql.Tx) (err error) {
+		e, err = readEncounter(ctx, tx, id)
+		return err
+	}); err != nil {
+		return Encounter{}, err
+	}
+	if err := s.auditRead(ctx, auditItem{ActionEncounterRead, "encounter", id, e.PatientID, ""}); err != nil {
+		return Encounter{}, err
+	}
+	return e, nil
 }
 
 type querier interface {

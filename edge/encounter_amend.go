@@ -239,24 +239,26 @@ func insertSnapshot(tx *Tx, e *Encounter, reason, actor string, author any, at i
 // An encounter finalized before snapshots were kept has its current row as
 // its one version.
 func (s *Store) EncounterVersion(ctx context.Context, id string, v int) (Encounter, error) {
+	if _, err := ActorFrom(ctx); err != nil {
+		return Encounter{}, err
+	}
 	var e Encounter
-	err := s.write(ctx, func(tx *Tx) error {
-		if tx.actor.Kind == "" {
-			return ErrNoActor
-		}
-		var err error
-		if e, err = readEncounterVersion(ctx, tx, id, v); err != nil {
-			return err
-		}
-		return tx.audit(ActionEncounterRead, "encounter", id, e.PatientID, fmt.Sprintf("version=%d", v))
-	})
-	return e, err
+	if err := s.snapshot(ctx, func(tx *sql.Tx) (err error) {
+		e, err = readEncounterVersion(ctx, tx, id, v)
+		return err
+	}); err != nil {
+		return Encounter{}, err
+	}
+	if err := s.auditRead(ctx, auditItem{ActionEncounterRead, "encounter", id, e.PatientID, fmt.Sprintf("version=%d", v)}); err != nil {
+		return Encounter{}, err
+	}
+	return e, nil
 }
 
-func readEncounterVersion(ctx context.Context, tx *Tx, id string, v int) (Encounter, error) {
+func readEncounterVersion(ctx context.Context, q querier, id string, v int) (Encounter, error) {
 	var e Encounter
 	var body string
-	err := tx.queryRow(`SELECT snapshot FROM encounter_versions WHERE encounter_id = ? AND version = ?`, id, v).Scan(&body)
+	err := q.QueryRowContext(ctx, `SELECT snapshot FROM encounter_versions WHERE encounter_id = ? AND version = ?`, id, v).Scan(&body)
 	switch {
 	case err == nil:
 		if err := json.Unmarshal([]byte(body), &e); err != nil {
@@ -268,7 +270,7 @@ func readEncounterVersion(ctx context.Context, tx *Tx, id string, v int) (Encoun
 	case !errors.Is(err, sql.ErrNoRows):
 		return e, fmt.Errorf("read encounter version: %w", err)
 	}
-	cur, err := readEncounter(ctx, tx, id)
+	cur, err := readEncounter(ctx, q, id)
 	if err != nil {
 		return e, err
 	}
@@ -335,13 +337,13 @@ func (e *Encounter) localTimes() {
 // were kept and never amended, has none. An unknown encounter wraps
 // ErrNotFound.
 func (s *Store) EncounterHistory(ctx context.Context, id string) ([]EncounterHistoryEntry, error) {
+	if _, err := ActorFrom(ctx); err != nil {
+		return nil, err
+	}
 	var out []EncounterHistoryEntry
-	err := s.write(ctx, func(tx *Tx) error {
-		if tx.actor.Kind == "" {
-			return ErrNoActor
-		}
-		var patientID string
-		err := tx.queryRow(`SELECT patient_id FROM encounters WHERE id = ?`, id).Scan(&patientID)
+	var patientID string
+	err := s.snapshot(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT patient_id FROM encounters WHERE id = ?`, id).Scan(&patientID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("encounter %s: %w", id, ErrNotFound)
 		}
@@ -365,10 +367,13 @@ func (s *Store) EncounterHistory(ctx context.Context, id string) ([]EncounterHis
 			out = append(out, h)
 		}
 		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		return tx.audit(ActionEncounterHistory, "encounter", id, patientID, "")
+		return rows.Err()
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	if err := s.auditRead(ctx, auditItem{ActionEncounterHistory, "encounter", id, patientID, ""}); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -258,9 +258,7 @@ func (s *Store) Patient(ctx context.Context, id string) (Patient, error) {
 	if err != nil {
 		return Patient{}, fmt.Errorf("read patient: %w", err)
 	}
-	if err := s.write(ctx, func(tx *Tx) error {
-		return tx.audit(ActionPatientRead, "patient", id, id, "")
-	}); err != nil {
+	if err := s.auditRead(ctx, auditItem{ActionPatientRead, "patient", id, id, ""}); err != nil {
 		return Patient{}, err
 	}
 	return p, nil

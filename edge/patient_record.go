@@ -182,8 +182,8 @@ func (s *Store) PatientRecord(ctx context.Context, id string, loincs []string) (
 			rec.Vitals[code] = pts
 		}
 	}
-	if err := s.Audit(ctx, ActionPatientRead, "patient", id, id, "record"); err != nil {
-		return rec, err
+	if err := s.auditRead(ctx, auditItem{ActionPatientRead, "patient", id, id, "record"}); err != nil {
+		return PatientRecord{}, err
 	}
 	return rec, nil
 }

@@ -113,7 +113,7 @@ func (s *Store) SearchPatients(ctx context.Context, query string, limit int) ([]
 	if len(out) > limit {
 		out = out[:limit]
 	}
-	if err := s.Audit(ctx, ActionPatientSearch, "patient", "", "", fmt.Sprintf("by=%s results=%d", kind, len(out))); err != nil {
+	if err := s.auditRead(ctx, auditItem{ActionPatientSearch, "patient", "", "", fmt.Sprintf("by=%s results=%d", kind, len(out))}); err != nil {
 		return nil, kind, err
 	}
 	return out, kind, nil
@@ -378,7 +378,7 @@ func (s *Store) LikelyDuplicates(ctx context.Context, p *Patient) ([]PatientMatc
 		}
 		return 0
 	})
-	if err := s.Audit(ctx, ActionPatientSearch, "patient", "", "", fmt.Sprintf("by=duplicates results=%d", len(out))); err != nil {
+	if err := s.auditRead(ctx, auditItem{ActionPatientSearch, "patient", "", "", fmt.Sprintf("by=duplicates results=%d", len(out))}); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -276,9 +276,9 @@ func (s *Store) SetUserLanguage(ctx context.Context, userID, lang string) error 
 
 // Audit records an access or an administrative act that no other store
 // method records: a sign-in refused, a page refused for its role, a slip
-// printed. detail is for operators and must not hold PHI.
+// printed. detail is for operators and must not hold PHI. It returns once
+// the entry has committed, in a transaction shared with other callers'
+// entries (see readAudits).
 func (s *Store) Audit(ctx context.Context, action, entity, entityID, patientID, detail string) error {
-	return s.write(ctx, func(tx *Tx) error {
-		return tx.audit(action, entity, entityID, patientID, detail)
-	})
+	return s.auditRead(ctx, auditItem{action, entity, entityID, patientID, detail})
 }

@@ -99,7 +99,8 @@ type Store struct {
 	notifyMu sync.Mutex
 	outboxCh chan struct{}
 
-	ingest *ingestQueue
+	ingest     *ingestQueue
+	readAudits *readAudits
 
 	// commits counts write transactions committed since Open: each is one
 	// fsync of the WAL with synchronous=FULL.
@@ -135,7 +136,8 @@ func NewStore(path string) *Store {
 }
 
 // Open checks the file is ours, opens the writer and the reader pool, applies
-// pending migrations and starts the group-commit writer and the disk monitor.
+// pending migrations and starts the group-commit writers (device readings,
+// audit entries of reads) and the disk monitor.
 func (s *Store) Open(ctx context.Context) (err error) {
 	s.Logger = s.Logger.With(LogKeySubsystem, "store")
 	if err := checkDataDir(filepath.Dir(s.Path)); err != nil {
@@ -191,6 +193,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	s.ingest = newIngestQueue(s)
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.ingest.run(s.ctx) }()
+	s.readAudits = newReadAudits(s)
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.readAudits.run() }()
 	if s.DiskCheckPeriod > 0 {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.monitorStorage(s.ctx) }()
@@ -198,14 +203,18 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	return nil
 }
 
-// Close stops taking readings, commits every reading already handed in, and
-// closes the database. It is safe to call more than once.
+// Close stops taking readings and audited reads, commits every reading and
+// audit entry already handed in, and closes the database. It is safe to
+// call more than once.
 func (s *Store) Close(ctx context.Context) error {
 	if s.cancel == nil {
 		return nil
 	}
 	if s.ingest != nil {
 		s.ingest.stop()
+	}
+	if s.readAudits != nil {
+		s.readAudits.stop()
 	}
 	s.cancel()
 	done := make(chan struct{})
