@@ -18,7 +18,8 @@ func worker(i int) context.Context {
 	return edge.WithActor(context.Background(), edge.Actor{Kind: edge.ActorUser, ID: fmt.Sprintf("worker-%02d", i)})
 }
 
-// mustVisits registers n patients with a finalized OPD visit each.
+// mustVisits registers n patients with a finalized OPD visit each, with
+// one pending lab test.
 func mustVisits(t *testing.T, s *edge.Store, n int) ([]*edge.Patient, []*edge.Encounter) {
 	t.Helper()
 	var ps []*edge.Patient
@@ -26,6 +27,7 @@ func mustVisits(t *testing.T, s *edge.Store, n int) ([]*edge.Patient, []*edge.En
 	for i := range n {
 		p := MustCreatePatient(t, s, fmt.Sprintf("Sunita Devi %d", i))
 		e := OPDVisit(p.ID)
+		e.LabOrders = []edge.LabOrder{{Test: "malaria_rdt", Status: edge.LabOrdered}}
 		if err := s.CreateEncounter(edgetest.Clerk(), e); err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +59,7 @@ func TestStore_AuditedReads_Concurrent(t *testing.T) {
 	type entry struct{ actor, action, entityID, detail string }
 	var mu sync.Mutex
 	want := map[entry]int{}
-	const workers, rounds = 24, 12
+	const workers, rounds = 24, 14
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
@@ -68,7 +70,7 @@ func TestStore_AuditedReads_Concurrent(t *testing.T) {
 				var got entry
 				var err error
 				var gotPatient string
-				switch r % 6 {
+				switch r % 7 {
 				case 0:
 					var rp edge.Patient
 					rp, err = s.Patient(ctx, p.ID)
@@ -92,6 +94,10 @@ func TestStore_AuditedReads_Concurrent(t *testing.T) {
 					var rec edge.PatientRecord
 					rec, err = s.PatientRecord(ctx, p.ID, []string{"8480-6"})
 					got, gotPatient = entry{actor, edge.ActionPatientRead, p.ID, "record"}, rec.Patient.ID
+				case 6:
+					var o edge.LabOrder
+					o, err = s.LabOrder(ctx, e.LabOrders[0].ID)
+					got, gotPatient = entry{actor, edge.ActionLabRead, e.LabOrders[0].ID, ""}, o.PatientID
 				case 5:
 					detail := fmt.Sprintf("round=%d", r)
 					err = s.Audit(ctx, "encounter.print", "encounter", e.ID, p.ID, detail)
@@ -258,6 +264,11 @@ func TestStore_AuditedRead_FailedAuditShowsNothing(t *testing.T) {
 	injected("PatientRecord", err)
 	if rec.Patient.ID != "" || rec.Encounters != nil || rec.Vitals != nil {
 		t.Errorf("PatientRecord returned %+v despite the failed audit", rec)
+	}
+	o, err := s.LabOrder(ctx, e.LabOrders[0].ID)
+	injected("LabOrder", err)
+	if o.ID != "" || o.Test != "" {
+		t.Errorf("LabOrder returned %+v despite the failed audit", o)
 	}
 	found, _, err := s.SearchPatients(ctx, "Sunita", 10)
 	injected("SearchPatients", err)

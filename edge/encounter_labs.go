@@ -541,18 +541,20 @@ func readLabOrder(ctx context.Context, q querier, id string) (LabOrder, string, 
 
 // LabOrder reads one lab order with its result, and audits the read.
 func (s *Store) LabOrder(ctx context.Context, id string) (LabOrder, error) {
+	if _, err := ActorFrom(ctx); err != nil {
+		return LabOrder{}, err
+	}
 	var o LabOrder
-	err := s.write(ctx, func(tx *Tx) error {
-		if tx.actor.Kind == "" {
-			return ErrNoActor
-		}
-		var err error
-		if o, _, err = readLabOrder(ctx, tx, id); err != nil {
-			return err
-		}
-		return tx.audit(ActionLabRead, EntityLabOrder, id, o.PatientID, "")
-	})
-	return o, err
+	if err := s.snapshot(ctx, func(tx *sql.Tx) (err error) {
+		o, _, err = readLabOrder(ctx, tx, id)
+		return err
+	}); err != nil {
+		return LabOrder{}, err
+	}
+	if err := s.auditRead(ctx, auditItem{ActionLabRead, EntityLabOrder, id, o.PatientID, ""}); err != nil {
+		return LabOrder{}, err
+	}
+	return o, nil
 }
 
 // Errors of acting on a lab order that is not pending.
