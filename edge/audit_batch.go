@@ -14,9 +14,11 @@ import (
 // a queue behind the one write lock: with 50 tablets that queue, not the
 // reads, set the response time. So audited reads read through the reader
 // pool and hand their entries to the read-audit writer, which appends every
-// entry waiting in one transaction: a group commit. It waits for nothing:
-// whatever arrived while the previous commit was being written goes into the
-// next one, so a lone read pays one commit and a crowd shares them.
+// entry waiting in one transaction: a group commit. It adds no delay: it
+// takes the entries once its transaction holds the write lock, so whatever
+// arrived while the previous commit was being written, or while clinical
+// writes held the lock, goes in. A lone read pays one commit; a crowd
+// shares them.
 //
 // Each entry keeps its own actor, and the entries of one transaction follow
 // each other in the hash chain like any others. Writes of clinical data keep
@@ -114,29 +116,41 @@ func (q *readAudits) run() {
 		for len(q.queue) == 0 && !q.stopped {
 			q.cond.Wait()
 		}
-		if len(q.queue) == 0 { // stopped, and nothing left
-			q.mu.Unlock()
+		empty := len(q.queue) == 0
+		q.mu.Unlock()
+		if empty { // stopped, and nothing left
 			return
 		}
-		batch = batch[:0]
-		n := 0
-		for len(q.queue) > 0 && (n == 0 || n+len(q.queue[0].items) <= auditBatchMax) {
-			n += len(q.queue[0].items)
-			batch = append(batch, q.queue[0])
-			q.queue[0] = nil
-			q.queue = q.queue[1:]
-		}
-		q.mu.Unlock()
-		q.commit(batch, n)
+		batch = q.commit(batch[:0])
 	}
 }
 
-// commit appends a batch's entries in one transaction and tells every
-// caller in it the outcome. When the transaction fails, every caller gets
-// the error: none of their reads may be shown.
-func (q *readAudits) commit(batch []*auditWait, n int) {
+// take moves the entries waiting, up to auditBatchMax of them, into batch.
+func (q *readAudits) take(batch []*auditWait) ([]*auditWait, int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for len(q.queue) > 0 && (n == 0 || n+len(q.queue[0].items) <= auditBatchMax) {
+		n += len(q.queue[0].items)
+		batch = append(batch, q.queue[0])
+		q.queue[0] = nil
+		q.queue = q.queue[1:]
+	}
+	return batch, n
+}
+
+// commit appends the waiting entries in one transaction and tells every
+// caller in it the outcome. The entries are taken once the transaction
+// holds the write lock, so whatever arrived while it waited for the lock
+// goes in too. When the transaction fails, every caller gets the error:
+// none of their reads may be shown.
+func (q *readAudits) commit(batch []*auditWait) []*auditWait {
+	n := 0
+	taken := false
 	// The batch must finish even when its callers give up.
 	err := q.s.write(context.Background(), func(tx *Tx) error {
+		batch, n = q.take(batch)
+		taken = true
 		for _, w := range batch {
 			for _, it := range w.items {
 				if err := tx.auditAs(w.actor, it.action, it.entity, it.entityID, it.patientID, it.detail); err != nil {
@@ -146,6 +160,9 @@ func (q *readAudits) commit(batch []*auditWait, n int) {
 		}
 		return nil
 	})
+	if !taken { // the transaction failed before it began
+		batch, n = q.take(batch)
+	}
 	if err == nil {
 		q.batches.Add(1)
 		q.entries.Add(int64(n))
@@ -156,6 +173,7 @@ func (q *readAudits) commit(batch []*auditWait, n int) {
 		w.err = err
 		close(w.done)
 	}
+	return batch
 }
 
 // stop refuses new entries and returns once every entry already handed in
