@@ -41,6 +41,7 @@ const (
 	ActionEncounterFinal  = "encounter.finalize"
 	ActionEncounterRead   = "encounter.read"
 	ActionReadingStore    = "reading.store"
+	ActionObservationRead = "observation.read"
 	ActionUserCreate      = "user.create"
 	ActionUserPassword    = "user.password"
 	ActionUserDisable     = "user.disable"

@@ -112,7 +112,11 @@ func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
 
 // Devices lists the registered devices, enabled ones first, by name.
 func (s *Store) Devices(ctx context.Context) ([]Device, error) {
-	rows, err := s.readers.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices ORDER BY enabled DESC, name`)
+	return listDevices(ctx, s.readers)
+}
+
+func listDevices(ctx context.Context, q querier) ([]Device, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices ORDER BY enabled DESC, name`)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}

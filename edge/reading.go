@@ -402,18 +402,29 @@ func (s *Store) Observation(ctx context.Context, id string) (Observation, string
 		if tx.actor.Kind == "" {
 			return ErrNoActor
 		}
-		var eff int64
-		err := tx.queryRow(`SELECT id, patient_id, loinc, coalesce(value, 0), value_text, unit, effective_at, source,
-			coalesce(device_id, '') FROM observations WHERE id = ?`, id).
-			Scan(&o.ID, &patientID, &o.LOINC, &o.Value, &o.ValueText, &o.Unit, &eff, &o.Source, &o.DeviceID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("observation %s: %w", id, ErrNotFound)
+		var err error
+		if o, patientID, err = readObservation(tx, id); err != nil {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("read observation: %w", err)
-		}
-		o.EffectiveAt = time.UnixMilli(eff)
-		return tx.audit("observation.read", "observation", id, patientID, "")
+		return tx.audit(ActionObservationRead, "observation", id, patientID, "")
 	})
 	return o, patientID, err
+}
+
+// readObservation reads one observation and its patient in tx.
+func readObservation(tx *Tx, id string) (Observation, string, error) {
+	var o Observation
+	var patientID string
+	var eff int64
+	err := tx.queryRow(`SELECT id, patient_id, loinc, coalesce(value, 0), value_text, unit, effective_at, source,
+		coalesce(device_id, '') FROM observations WHERE id = ?`, id).
+		Scan(&o.ID, &patientID, &o.LOINC, &o.Value, &o.ValueText, &o.Unit, &eff, &o.Source, &o.DeviceID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, "", fmt.Errorf("observation %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return o, "", fmt.Errorf("read observation: %w", err)
+	}
+	o.EffectiveAt = time.UnixMilli(eff)
+	return o, patientID, nil
 }

@@ -183,11 +183,17 @@ func shiftWebSessions(tx *Tx, d time.Duration) error {
 
 // UserByID returns one user.
 func (s *Store) UserByID(ctx context.Context, id string) (User, error) {
+	return readUser(s.readers.QueryRowContext(ctx, userByIDQuery, id), id)
+}
+
+const userByIDQuery = `SELECT id, username, display_name, role, coalesce(hpr_id, ''), language,
+	disabled, created_at FROM users WHERE id = ?`
+
+// readUser scans the row of userByIDQuery for user id.
+func readUser(row *sql.Row, id string) (User, error) {
 	var u User
 	var created int64
-	err := s.readers.QueryRowContext(ctx, `SELECT id, username, display_name, role, coalesce(hpr_id, ''), language,
-		disabled, created_at FROM users WHERE id = ?`, id).
-		Scan(&u.ID, &u.Username, &u.DisplayName, &u.Role, &u.HPRID, &u.Language, &u.Disabled, &created)
+	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Role, &u.HPRID, &u.Language, &u.Disabled, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, fmt.Errorf("user %s: %w", id, ErrNotFound)
 	}
