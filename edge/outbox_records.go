@@ -18,10 +18,14 @@ const (
 // ReadOutboxRecords read them, or why they could not be read.
 type OutboxRecords struct {
 	// Encounter is the version of the encounter an encounter row names, as
-	// EncounterVersion reads it; Practitioner the user it names (nil when
-	// it names none).
+	// EncounterVersion reads it, or, for a lab order row, the encounter
+	// holding the order as it is now (Encounter reads it); Practitioner is
+	// the user the encounter names (nil when it names none), and
+	// ResultedBy the user who entered a lab order's result (nil when none
+	// did).
 	Encounter    *Encounter
 	Practitioner *User
+	ResultedBy   *User
 
 	// Observation is the device reading an observation row names, and
 	// Devices the registered devices, which its DeviceID may name.
@@ -40,8 +44,8 @@ type OutboxRecords struct {
 // ReadOutboxRecords reads, for each outbox row, the records its document is
 // built from, in one transaction that also appends the audit entries of
 // those reads: one per record read, with the context's actor (syncq reads
-// as system:syncq), as Patient, EncounterVersion and Observation audit
-// theirs. A record several rows name is read, and audited, once. Users and
+// as system:syncq), as Patient, EncounterVersion, Encounter, LabOrder and
+// Observation audit theirs. A record several rows name is read, and audited, once. Users and
 // devices are not patient data and are not audited, as elsewhere.
 //
 // Only the rows' Entity, EntityID and EntityVersion are used. The result
@@ -88,6 +92,8 @@ type recordReader struct {
 	devicesOK  bool
 }
 
+// encounterVersionKey names a version of an encounter; version 0 is the
+// encounter as it is now.
 type encounterVersionKey struct {
 	id      string
 	version int
@@ -122,12 +128,31 @@ func (r *recordReader) read(it OutboxItem) (OutboxRecords, error) {
 			break
 		}
 		rec.Encounter, patientID = &e, e.PatientID
-		if e.PractitionerID != "" {
+		if rec.Practitioner, err = r.practitioner(&e); err != nil {
+			break
+		}
+	case EntityLabOrder:
+		var o LabOrder
+		if o, _, err = readLabOrder(r.tx.ctx, r.tx, it.EntityID); err != nil {
+			break
+		}
+		if err = r.tx.audit(ActionLabRead, EntityLabOrder, it.EntityID, o.PatientID, ""); err != nil {
+			return rec, err
+		}
+		var e Encounter
+		if e, err = r.encounterNow(o.EncounterID); err != nil {
+			break
+		}
+		rec.Encounter, patientID = &e, e.PatientID
+		if rec.Practitioner, err = r.practitioner(&e); err != nil {
+			break
+		}
+		if o.Result != nil && o.Result.ResultedBy != "" {
 			var u User
-			if u, err = r.user(e.PractitionerID); err != nil {
+			if u, err = r.user(o.Result.ResultedBy); err != nil {
 				break
 			}
-			rec.Practitioner = &u
+			rec.ResultedBy = &u
 		}
 	case EntityObservation:
 		var o Observation
@@ -178,6 +203,34 @@ func (r *recordReader) encounterVersion(id string, v int) (Encounter, error) {
 	}
 	r.encounters[k] = encounterRead{e, err}
 	return e, err
+}
+
+// encounterNow reads an encounter as it is now, as Encounter does.
+func (r *recordReader) encounterNow(id string) (Encounter, error) {
+	k := encounterVersionKey{id, 0}
+	if got, ok := r.encounters[k]; ok {
+		return got.e, got.err
+	}
+	e, err := readEncounter(r.tx.ctx, r.tx, id)
+	if err == nil {
+		if err := r.tx.audit(ActionEncounterRead, "encounter", id, e.PatientID, ""); err != nil {
+			return e, err
+		}
+	}
+	r.encounters[k] = encounterRead{e, err}
+	return e, err
+}
+
+// practitioner reads the user encounter e names, nil when it names none.
+func (r *recordReader) practitioner(e *Encounter) (*User, error) {
+	if e.PractitionerID == "" {
+		return nil, nil
+	}
+	u, err := r.user(e.PractitionerID)
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
 }
 
 func (r *recordReader) patient(id string) (Patient, error) {

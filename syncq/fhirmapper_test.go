@@ -1,12 +1,15 @@
 package syncq_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/healthpost/healthpost/edge/edgetest"
 	"github.com/healthpost/healthpost/syncq"
 	"github.com/healthpost/healthpost/syncq/fhir"
+	"github.com/healthpost/healthpost/syncq/synctest"
 )
 
 func testFacility() edge.FacilityConfig {
@@ -512,4 +516,161 @@ func TestFHIRMapper_AmendedVaccinesDelivered(t *testing.T) {
 			t.Fatalf("report %s arrived %d times, want once", id, n)
 		}
 	}
+}
+
+// mustOpenTickingStoreAt opens the store at path with a clock that moves
+// on a millisecond every time it is read: a write transaction reads it once,
+// so the audit entries of one transaction share their time and those of
+// two never do.
+func mustOpenTickingStoreAt(tb testing.TB, path string) *edge.Store {
+	tb.Helper()
+	s := edgetest.NewTestStore(path)
+	base := time.Now()
+	var ticks atomic.Int64
+	s.Now = func() time.Time { return base.Add(time.Duration(ticks.Add(1)) * time.Millisecond) }
+	if err := s.Open(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
+// mustAllOutbox lists every outbox row, in commit order.
+func mustAllOutbox(tb testing.TB, s *edge.Store) []edge.OutboxItem {
+	tb.Helper()
+	items, err := s.OutboxItems(context.Background(), edge.OutboxFilter{Limit: 1 << 30})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return items
+}
+
+// auditByTime counts the audit entries after seq by system:syncq, and the
+// distinct times among them: the transactions they were written in.
+func auditByTime(tb testing.TB, path string, seq int) (entries, transactions int) {
+	tb.Helper()
+	raw := edgetest.MustRawDB(tb, path)
+	if err := raw.QueryRow(`SELECT count(*), count(DISTINCT at) FROM audit_log WHERE seq > ? AND actor = 'system:syncq'`,
+		seq).Scan(&entries, &transactions); err != nil {
+		tb.Fatal(err)
+	}
+	return entries, transactions
+}
+
+func lastAuditSeq(tb testing.TB, path string) int {
+	tb.Helper()
+	return edgetest.MustCount(tb, edgetest.MustRawDB(tb, path), `SELECT coalesce(max(seq), 0) FROM audit_log`)
+}
+
+func TestFHIRMapper_Documents(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), edge.DBFileName)
+	synctest.Backlog{Patients: 60, Encounters: 200}.MustCopy(t, path)
+	s := mustOpenTickingStoreAt(t, path)
+	m, err := syncq.NewFHIRMapper(s, synctest.BacklogFacility)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A visit that maps to nothing: an immunization session with no notes
+	// (the node records no vaccine details), and rows that name nothing.
+	p := &edge.Patient{Name: "Baby of Sunita", Gender: "F", StatedAge: 1}
+	if err := s.CreatePatient(edgetest.Clerk(), p); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateEncounter(edgetest.Clerk(), &edge.Encounter{PatientID: p.ID, Type: edge.EncounterImmunization, Status: edge.EncounterFinal}); err != nil {
+		t.Fatal(err)
+	}
+	items := mustAllOutbox(t, s)
+	empty := items[len(items)-1]
+	noVersion, noReading, noEntity := items[0], items[0], items[0]
+	noVersion.EntityVersion, noVersion.Key = 7, strings.TrimSuffix(items[0].Key, "/v1")+"/v7"
+	noReading.Entity, noReading.EntityID = edge.EntityObservation, edge.NewID()
+	noEntity.Entity = "referral"
+	bad := []edge.OutboxItem{noVersion, noReading, noEntity}
+	// Each bad row sits among good ones, and several rows of one visit and
+	// one patient share a request.
+	var all []edge.OutboxItem
+	for i, it := range items {
+		all = append(all, it)
+		if i%50 == 25 && len(bad) > 0 {
+			all, bad = append(all, bad[0]), bad[1:]
+		}
+	}
+	all = append(all, bad...)
+
+	t.Run("SameAsDocument", func(t *testing.T) {
+		// Ensure each row built in a batch is byte for byte what Document
+		// builds for it alone, and that a row that does not map fails alone,
+		// with Document's error.
+		var withdrawn, failed int
+		for i := 0; i < len(all); i += syncq.DefaultBatchSize {
+			batch := all[i:min(i+syncq.DefaultBatchSize, len(all))]
+			got := m.Documents(context.Background(), batch)
+			if len(got) != len(batch) {
+				t.Fatalf("%d results for %d rows", len(got), len(batch))
+			}
+			for k, it := range batch {
+				id, body, err := m.Document(context.Background(), it)
+				g := got[k]
+				if g.BundleID != id || !bytes.Equal(g.Body, body) {
+					t.Fatalf("%s: Documents built %s (%d bytes), Document %s (%d bytes)", it.Key, g.BundleID, len(g.Body), id, len(body))
+				}
+				if (g.Err == nil) != (err == nil) || (err != nil && g.Err.Error() != err.Error()) {
+					t.Fatalf("%s: Documents: %v; Document: %v", it.Key, g.Err, err)
+				}
+				if err != nil {
+					failed++
+					if !errors.Is(g.Err, syncq.ErrUnmappable) && !errors.Is(g.Err, edge.ErrNotFound) {
+						t.Fatalf("%s: %v, want an error that quarantines the row", it.Key, g.Err)
+					}
+					continue
+				}
+				if _, err := syncq.NewDocument(it, id, body); err != nil {
+					t.Fatalf("%s: %v", it.Key, err)
+				}
+				if bytes.Contains(body, []byte(`"status":"entered-in-error"`)) {
+					withdrawn++
+				}
+			}
+		}
+		if failed != 4 || withdrawn == 0 {
+			t.Fatalf("%d rows failed, want the 4 bad ones; %d withdrawn documents, want some", failed, withdrawn)
+		}
+		if _, _, err := m.Document(context.Background(), empty); !errors.Is(err, syncq.ErrUnmappable) || !errors.Is(err, fhir.ErrEmptyDocument) {
+			t.Fatalf("immunization without notes: %v, want unmappable, empty", err)
+		}
+	})
+
+	t.Run("OneTransactionPerRequest", func(t *testing.T) {
+		// Ensure the reads of a request are audited once per record, as
+		// syncq's, in one transaction, where Document takes one per read.
+		due, err := s.DueOutbox(context.Background(), time.Now().Add(time.Hour), syncq.DefaultBatchSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(due) != syncq.DefaultBatchSize {
+			t.Fatalf("due=%d", len(due))
+		}
+		records := map[string]bool{}
+		for _, it := range due {
+			records[fmt.Sprint(it.Entity, it.EntityID, it.EntityVersion)] = true
+			records[it.PatientID] = true
+		}
+		seq := lastAuditSeq(t, path)
+		for _, r := range m.Documents(context.Background(), due) {
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+		if entries, txs := auditByTime(t, path, seq); entries != len(records) || txs != 1 {
+			t.Fatalf("a request of %d rows wrote %d audit entries in %d transactions, want %d in 1", len(due), entries, txs, len(records))
+		}
+		seq = lastAuditSeq(t, path)
+		if _, _, err := m.Document(context.Background(), due[0]); err != nil {
+			t.Fatal(err)
+		}
+		if entries, txs := auditByTime(t, path, seq); entries != 2 || txs != 2 {
+			t.Fatalf("Document wrote %d audit entries in %d transactions, want the record and the patient, one each", entries, txs)
+		}
+	})
 }
