@@ -87,19 +87,26 @@ func scanOutbox(rows *sql.Rows) (OutboxItem, error) {
 	return it, err
 }
 
-// DueOutbox returns up to limit rows whose next attempt is due at now, by
-// lane and then in commit order: pending rows, and exported rows whose wait
-// for their USB export receipt is over. A row is held back while an earlier
-// row of the same patient is still pending or exported, so each patient's
-// documents arrive in the order they were written; quarantined rows do not
-// hold others back.
+// DueOutbox returns up to limit rows whose next attempt is due at now:
+// pending rows, and exported rows whose wait for their USB export receipt
+// is over. They come by lane, then longest due first, then in commit order
+// (a row never tried is due from its commit, so untried rows come in
+// commit order). A row is held back while an earlier row of the same
+// patient is still pending or exported, so each patient's documents arrive
+// in the order they were written; quarantined rows do not hold others back.
+//
+// The order is that of the index outbox_due within each state, so SQLite
+// stops reading at limit rows: a read costs what it returns (and the rows
+// held back before them), not the size of the backlog. Ordering by lane
+// and id instead sorted every due row on every read, which made draining
+// weeks of backlog quadratic.
 func (s *Store) DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error) {
 	rows, err := s.readers.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox o
 		WHERE o.state IN ('pending', 'exported') AND o.next_attempt_at <= ?
 		  AND (o.patient_id IS NULL OR NOT EXISTS (
 			SELECT 1 FROM outbox p WHERE p.patient_id = o.patient_id
 			  AND p.state IN ('pending', 'exported') AND p.id < o.id))
-		ORDER BY o.lane, o.id LIMIT ?`, now.UnixMilli(), limit)
+		ORDER BY o.lane, o.next_attempt_at, o.id LIMIT ?`, now.UnixMilli(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read due outbox: %w", err)
 	}

@@ -204,6 +204,13 @@ func TestOutbox_DeliveryOrder(t *testing.T) {
 	if g, w := len(items), 1; g != w || items[0].EntityID != eb.ID {
 		t.Fatalf("due after failure=%v, want only B's", items)
 	}
+	// Ensure, once both are due again, the one due longer goes first: a
+	// retry does not overtake a document that has waited longer.
+	if later, err := s.DueOutbox(ctx, now.Add(2*time.Hour), 100); err != nil {
+		t.Fatal(err)
+	} else if len(later) != 2 || later[0].EntityID != eb.ID || later[1].ID != first.ID {
+		t.Fatalf("due after the backoff=%v, want B's then A's retry", later)
+	}
 	it, _ := s.OutboxItem(ctx, first.ID)
 	if g, w := it.Attempts, 1; g != w {
 		t.Fatalf("Attempts=%d, want %d", g, w)
