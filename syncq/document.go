@@ -33,7 +33,9 @@ type Mapper interface {
 // BatchMapper is a Mapper that builds several documents at once, so that
 // the reads of a whole request (and the audit entries of those reads) can
 // share one transaction instead of one each. The engine uses Documents when
-// the mapper has it; the contract of each result is Document's.
+// the mapper has it, once per request, or, sending one document per
+// request, once per worker's share of a pass; the contract of each result
+// is Document's.
 type BatchMapper interface {
 	Mapper
 	// Documents returns one result per item, in order.

@@ -537,19 +537,30 @@ func (m *countingBatchMapper) Documents(ctx context.Context, its []edge.OutboxIt
 }
 
 func TestEngine_BatchMapper(t *testing.T) {
-	// Ensure a mapper that builds a request's documents at once is asked
-	// once per request, never one by one.
-	s := edgetest.MustOpenStore(t)
-	docs := MustSeed(t, s, 30, 30)
-	h := MustOpenHub(t)
-	e := NewTestEngine(t, s, h.URL, h.Token)
-	m := &countingBatchMapper{}
-	e.Mapper = m
-	if _, err := e.Drain(context.Background(), syncq.DrainOptions{Wait: true}); err != nil {
-		t.Fatal(err)
-	}
-	MustVerifyExactlyOnce(t, s.Path, h.Store)
-	if m.single.Load() != 0 || m.items.Load() != int64(docs) || m.calls.Load() >= int64(docs) {
-		t.Fatalf("Documents called %d times for %d rows (%d documents), Document %d times", m.calls.Load(), m.items.Load(), docs, m.single.Load())
+	for _, batch := range []int{syncq.DefaultBatchSize, 1} {
+		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
+			// Ensure a mapper that builds documents at once is asked once per
+			// request, or, one document per request, once per worker's share
+			// of a pass; never one by one.
+			s := edgetest.MustOpenStore(t)
+			docs := MustSeed(t, s, 30, 30)
+			h := MustOpenHub(t)
+			p := MustProxy(t, h.URL, synctest.Faults{}, 4) // to count the requests
+			e := NewTestEngine(t, s, p.URL, h.Token)
+			e.BatchSize = batch
+			m := &countingBatchMapper{}
+			e.Mapper = m
+			if _, err := e.Drain(context.Background(), syncq.DrainOptions{Wait: true}); err != nil {
+				t.Fatal(err)
+			}
+			MustVerifyExactlyOnce(t, s.Path, h.Store)
+			if m.single.Load() != 0 || m.items.Load() != int64(docs) || m.calls.Load() > int64(docs/2) {
+				t.Fatalf("Documents called %d times for %d rows (%d documents), Document %d times", m.calls.Load(), m.items.Load(), docs, m.single.Load())
+			}
+			// The probe, then one request per document, or far fewer.
+			if _, requests := p.Counts(); (batch == 1) != (requests == docs+1) || requests > docs+1 {
+				t.Fatalf("%d requests for %d documents, %d per request", requests, docs, batch)
+			}
+		})
 	}
 }

@@ -18,28 +18,36 @@ type itemResult struct {
 }
 
 // pass maps and sends items (each of a different patient, as DueOutbox
-// returns them) and settles every outcome in one transaction.
+// returns them) and settles every outcome in one transaction. A job is the
+// rows of one request of batch documents; with one document per request
+// (batch 1), it is a worker's share of the pass, mapped at once (so a
+// BatchMapper reads the share's records in one transaction) and sent one by
+// one.
 func (e *Engine) pass(ctx context.Context, items []edge.OutboxItem, batch int) error {
 	actx := edge.WithActor(ctx, edge.Actor{Kind: edge.ActorSystem, ID: "syncq"})
 	results := make([]itemResult, len(items))
 	out0, in0 := e.Client.BytesOut(), e.Client.BytesIn()
 
+	size, oneByOne := batch, batch == 1
+	if oneByOne {
+		size = (len(items) + e.Workers - 1) / e.Workers
+	}
 	jobs := make(chan []int)
 	var stop atomic.Bool // a link, throttle or credentials failure: send nothing more this pass
 	var wg sync.WaitGroup
-	for range min(e.Workers, (len(items)+batch-1)/batch) {
+	for range min(e.Workers, (len(items)+size-1)/size) {
 		wg.Go(func() {
 			for idx := range jobs {
 				if stop.Load() || ctx.Err() != nil {
 					continue
 				}
-				e.job(actx, items, idx, results, &stop)
+				e.job(actx, items, idx, oneByOne, results, &stop)
 			}
 		})
 	}
-	for i := 0; i < len(items); i += batch {
-		idx := make([]int, 0, batch)
-		for j := i; j < min(i+batch, len(items)); j++ {
+	for i := 0; i < len(items); i += size {
+		idx := make([]int, 0, size)
+		for j := i; j < min(i+size, len(items)); j++ {
 			idx = append(idx, j)
 		}
 		jobs <- idx
@@ -50,9 +58,9 @@ func (e *Engine) pass(ctx context.Context, items []edge.OutboxItem, batch int) e
 	return e.settle(ctx, items, results, e.Client.BytesOut()-out0, e.Client.BytesIn()-in0)
 }
 
-// job maps the rows at idx and sends them, in one batch when there are
-// several.
-func (e *Engine) job(ctx context.Context, items []edge.OutboxItem, idx []int, results []itemResult, stop *atomic.Bool) {
+// job maps the rows at idx and sends them: one by one when oneByOne, else
+// in one batch when there are several.
+func (e *Engine) job(ctx context.Context, items []edge.OutboxItem, idx []int, oneByOne bool, results []itemResult, stop *atomic.Bool) {
 	var docs []*Document
 	var at []int
 	mapped := make([]Mapped, len(idx))
@@ -98,7 +106,7 @@ func (e *Engine) job(ctx context.Context, items []edge.OutboxItem, idx []int, re
 		return
 	}
 	var res []Result
-	if len(docs) > 1 {
+	if len(docs) > 1 && !oneByOne {
 		var err error
 		res, err = e.Client.SendBatch(ctx, docs)
 		if errors.Is(err, ErrBatchRefused) {
