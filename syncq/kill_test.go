@@ -25,8 +25,9 @@ const nodeProcessEnv = "HPTEST_SYNC_NODE"
 
 // TestHelperNodeProcess is not a test: run with HPTEST_SYNC_NODE=DB|URL|TOKEN
 // it opens the node's database, delivers its outbox to URL with the
-// background engine, prints "drained" when nothing is pending and exits. The
-// kill -9 test runs it as a child process and kills it mid-delivery.
+// background engine and the node's real mapper, prints "drained" when
+// nothing is pending and exits. The kill -9 test runs it as a child process
+// and kills it mid-delivery.
 func TestHelperNodeProcess(t *testing.T) {
 	spec := os.Getenv(nodeProcessEnv)
 	if spec == "" {
@@ -39,7 +40,7 @@ func TestHelperNodeProcess(t *testing.T) {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}
-	e := NewTestEngine(t, s, f[1], f[2])
+	e := NewABDMEngine(t, s, f[1], f[2])
 	if err := e.Open(ctx); err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -62,16 +63,19 @@ func TestEngine_KillNineDuplicatesNothing(t *testing.T) {
 	t.Parallel()
 	// Ensure that killing the delivering node with SIGKILL at random moments
 	// (including between the hub storing a batch and the node recording the
-	// answer), then starting it again, still delivers every document exactly
-	// once and in per-patient order.
-	encounters, kills := 500, 4
+	// answer), then starting it again, still delivers every document of a
+	// real backlog, built by the node's mapper, exactly once and in
+	// per-patient order. The figure is twenty kills during the
+	// delivery of 10,000 encounters; HEALTHPOST_SYNC_LONG=1 runs it. By
+	// default the twenty kills land in the delivery of 400 encounters
+	// (about 1,180 documents), for the reason TestEngine_ExactlyOnceThroughFaults
+	// gives: real documents cost some 25 ms of CPU each under -race.
+	backlog, kills := synctest.Backlog{Patients: 100, Encounters: 400}, 20
 	if longRun() {
-		encounters, kills = 10000, 20
+		backlog = synctest.Backlog{Patients: 2000, Encounters: 10000}
 	}
 	path := filepath.Join(t.TempDir(), edge.DBFileName)
-	s := edgetest.MustOpenStoreAt(t, path)
-	docs := MustSeed(t, s, encounters/10, encounters)
-	s.Close(context.Background())
+	docs := backlog.MustCopy(t, path).Documents
 	h := MustOpenHub(t)
 	p := MustProxy(t, h.URL, synctest.Faults{Rate: 0.3, RetryAfter: 3}, 3)
 
@@ -156,8 +160,8 @@ func TestEngine_KillNineDuplicatesNothing(t *testing.T) {
 	if rep, err := s2.VerifyAudit(context.Background()); err != nil || !rep.OK() {
 		t.Fatalf("audit after kill -9: %+v %v", rep, err)
 	}
-	if got := MustVerifyExactlyOnce(t, path, h.Store); got != docs {
-		t.Fatalf("verified %d documents, seeded %d", got, docs)
+	if got := MustVerifyABDMExactlyOnce(t, path, h.Store); got != docs {
+		t.Fatalf("verified %d documents, the backlog has %d", got, docs)
 	}
 	t.Logf("%d documents, %d kills at arrivals %v; proxy: %s", docs, killed, at, p.CountsString())
 }
