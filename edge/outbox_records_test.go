@@ -67,16 +67,22 @@ func TestStore_ReadOutboxRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 		e2 := OPDVisit(ravi.ID)
+		e2.LabOrders = []edge.LabOrder{{Test: "malaria_rdt", Status: edge.LabOrdered}}
 		if err := s.CreateEncounter(edgetest.Clerk(), e2); err != nil {
+			t.Fatal(err)
+		}
+		tech := MustCreateUser(t, s, "lt.verma", edge.RoleHealthWorker)
+		techCtx := edge.WithActor(context.Background(), edge.Actor{Kind: edge.ActorUser, ID: tech.ID})
+		if err := s.RecordLabResult(techCtx, e2.LabOrders[0].ID, &edge.LabResult{Answer: "pv"}); err != nil {
 			t.Fatal(err)
 		}
 		d := MustCreateDevice(t, s, "BP monitor 1")
 		if err := s.SaveReading(context.Background(), bp(d.ID, ravi.ID, "m-1", 131)); err != nil {
 			t.Fatal(err)
 		}
-		items := mustOutbox(t, s) // e1 v1 (3), e1 v2 (3), e2 v1 (3), the reading
-		if len(items) != 10 {
-			t.Fatalf("outbox rows=%d, want 10", len(items))
+		items := mustOutbox(t, s) // e1 v1 (3), e1 v2 (3), e2 v1 (3), the lab result, the reading
+		if len(items) != 11 {
+			t.Fatalf("outbox rows=%d, want 11", len(items))
 		}
 
 		seq := lastAuditSeq(t, path)
@@ -84,9 +90,10 @@ func TestStore_ReadOutboxRecords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// e1 v1, e1 v2, e2 v1, the observation, and the two patients.
-		if entries, times, others := auditSince(t, path, seq); entries != 6 || times != 1 || others != 0 {
-			t.Fatalf("audit entries=%d at %d times (%d not by syncq), want 6 in one transaction by syncq", entries, times, others)
+		// e1 v1, e1 v2, e2 v1, the lab order and e2 as it is now, the
+		// observation, and the two patients.
+		if entries, times, others := auditSince(t, path, seq); entries != 8 || times != 1 || others != 0 {
+			t.Fatalf("audit entries=%d at %d times (%d not by syncq), want 8 in one transaction by syncq", entries, times, others)
 		}
 		if len(recs) != len(items) {
 			t.Fatalf("records=%d for %d rows", len(recs), len(items))
@@ -119,6 +126,20 @@ func TestStore_ReadOutboxRecords(t *testing.T) {
 				}
 				if rec.Observation != nil || rec.Devices != nil {
 					t.Fatalf("%s: an encounter row with an observation or devices", it.Key)
+				}
+				patientID = want.PatientID
+			case edge.EntityLabOrder:
+				want, err := s.Encounter(syncq(), e2.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				u, err := s.UserByID(context.Background(), tech.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rec.Encounter == nil || !reflect.DeepEqual(*rec.Encounter, want) || rec.Practitioner != nil ||
+					rec.ResultedBy == nil || !reflect.DeepEqual(*rec.ResultedBy, u) {
+					t.Fatalf("%s: encounter %+v resulted by %+v, want %+v by %+v", it.Key, rec.Encounter, rec.ResultedBy, want, u)
 				}
 				patientID = want.PatientID
 			case edge.EntityObservation:
@@ -168,16 +189,17 @@ func TestStore_ReadOutboxRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 		good := mustOutbox(t, s)[0]
-		noVersion, noObservation, noEntity := good, good, good
+		noVersion, noObservation, noLabOrder, noEntity := good, good, good, good
 		noVersion.EntityVersion = 7
 		noObservation.Entity, noObservation.EntityID = edge.EntityObservation, edge.NewID()
+		noLabOrder.Entity, noLabOrder.EntityID = edge.EntityLabOrder, edge.NewID()
 		noEntity.Entity = "lab_result"
 		seq := lastAuditSeq(t, path)
-		recs, err := s.ReadOutboxRecords(syncq(), []edge.OutboxItem{noVersion, good, noObservation, noEntity})
+		recs, err := s.ReadOutboxRecords(syncq(), []edge.OutboxItem{noVersion, good, noObservation, noLabOrder, noEntity})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, i := range []int{0, 2, 3} {
+		for _, i := range []int{0, 2, 3, 4} {
 			if !errors.Is(recs[i].Err, edge.ErrNotFound) || recs[i].Encounter != nil || recs[i].Observation != nil || recs[i].Patient.ID != "" {
 				t.Fatalf("row %d: %+v, want only an error wrapping ErrNotFound", i, recs[i])
 			}
