@@ -2,14 +2,11 @@ package edgetest
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,98 +49,15 @@ const PopulationCacheDirEnv = "HEALTHPOST_TEST_POPULATION_CACHE"
 // from there, so repeated benchmark runs start in seconds.
 func (p Population) MustCopy(tb testing.TB, path string) {
 	tb.Helper()
-	cached, err := p.cached(tb)
-	if err != nil {
-		tb.Fatalf("build population: %v", err)
-	}
-	if err := copyFile(cached, path); err != nil {
-		tb.Fatalf("copy population: %v", err)
-	}
-}
-
-// cached returns the path of the population's cached database, building
-// it first when it is not there. Two processes building at once each build
-// into their own directory; the first to rename it into place wins.
-func (p Population) cached(tb testing.TB) (string, error) {
-	root := os.Getenv(PopulationCacheDirEnv)
-	if root == "" {
-		root = filepath.Join(os.TempDir(), "healthpost-population")
-	}
-	schema, err := schemaHash()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(root, fmt.Sprintf("v%d-%dp-%do-%s", populationVersion, p.Patients, p.Observations, schema))
-	path := filepath.Join(dir, edge.DBFileName)
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp(root, "building-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	start := time.Now()
-	if err := p.Build(filepath.Join(tmp, edge.DBFileName)); err != nil {
-		return "", err
-	}
-	tb.Logf("built %d patients and %d observations in %v, kept in %s", p.Patients, p.Observations,
-		time.Since(start).Round(time.Second), dir)
-	if err := os.Rename(tmp, dir); err != nil {
-		if _, statErr := os.Stat(path); statErr != nil {
-			return "", err
+	name := fmt.Sprintf("v%d-%dp-%do", populationVersion, p.Patients, p.Observations)
+	MustCopyCached(tb, PopulationCacheDirEnv, "healthpost-population", name, path, func(path string) error {
+		start := time.Now()
+		if err := p.Build(path); err != nil {
+			return err
 		}
-	}
-	return path, nil
-}
-
-// schemaHash names the schema this binary's migrations create, so a cached
-// population from another branch or an older binary is never used.
-func schemaHash() (string, error) {
-	dir, err := os.MkdirTemp("", "healthpost-schema-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-	s := NewTestStore(filepath.Join(dir, edge.DBFileName))
-	if err := s.Open(context.Background()); err != nil {
-		return "", err
-	}
-	s.Close(context.Background())
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, edge.DBFileName)+"?mode=ro")
-	if err != nil {
-		return "", err
-	}
-	defer db.Close()
-	var schema string
-	if err := db.QueryRow(`SELECT group_concat(sql, ';') FROM (SELECT sql FROM sqlite_schema
-		WHERE sql IS NOT NULL ORDER BY type, name)`).Scan(&schema); err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%x", sha256.Sum256([]byte(schema)))[:12], nil
-}
-
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-		return err
-	}
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+		tb.Logf("built %d patients and %d observations in %v", p.Patients, p.Observations, time.Since(start).Round(time.Second))
+		return nil
+	})
 }
 
 // Names of the population. Each has its Devanagari spelling; the search
