@@ -18,10 +18,11 @@ import (
 
 // Ensure every document of a realistic backlog, as the node's mapper builds
 // it from a real store (OPD visits with vitals from devices and by hand, a
-// diagnosis and drug lines; antenatal and immunization visits; hypertension
-// follow-ups; amendments, one in three withdrawing a prescription; device
-// readings outside any visit; names and notes in Hindi), passes the FHIR R4
-// JSON schema and the IG's profiles. The delivery tests and benchmarks
+// diagnosis and drug lines, malaria tests and referrals; antenatal visits
+// with lab results and Td doses; immunization sessions; hypertension
+// follow-ups; lab results entered later; amendments, one in three
+// withdrawing a prescription; device readings outside any visit; names and
+// notes in Hindi), passes the FHIR R4 JSON schema and the IG's profiles. The delivery tests and benchmarks
 // send this backlog.
 func TestBacklogDocuments_PassSchemaAndIG(t *testing.T) {
 	path := filepath.Join(t.TempDir(), edge.DBFileName)
@@ -35,7 +36,8 @@ func TestBacklogDocuments_PassSchemaAndIG(t *testing.T) {
 	if len(items) != st.Documents || st.Amended == 0 || st.Readings == 0 {
 		t.Fatalf("backlog %+v, outbox rows %d: want amendments and readings too", st, len(items))
 	}
-	kinds := map[string]int{}
+	kinds, resources := map[string]int{}, map[string]int{}
+	resourceTypes := []string{"Practitioner", "Device", "Condition", "MedicationRequest", "ServiceRequest", "DiagnosticReport", "Immunization", "DocumentReference"}
 	withdrawn := 0
 	for i := 0; i < len(items); i += syncq.DefaultBatchSize {
 		batch := items[i:min(i+syncq.DefaultBatchSize, len(items))]
@@ -52,12 +54,23 @@ func TestBacklogDocuments_PassSchemaAndIG(t *testing.T) {
 			if bytes.Contains(r.Body, []byte(`"status":"entered-in-error"`)) {
 				withdrawn++
 			}
+			for _, rt := range resourceTypes {
+				if bytes.Contains(r.Body, []byte(`"resourceType":"`+rt+`"`)) {
+					resources[rt]++
+				}
+			}
 		}
 	}
 	for _, k := range []string{"OPConsultRecord/encounter/v1", "PrescriptionRecord/encounter/v1", "WellnessRecord/encounter/v1",
-		"ImmunizationRecord/encounter/v1", "WellnessRecord/observation/v1", "OPConsultRecord/encounter/v2", "PrescriptionRecord/encounter/v2"} {
+		"ImmunizationRecord/encounter/v1", "WellnessRecord/observation/v1", "OPConsultRecord/encounter/v2", "PrescriptionRecord/encounter/v2",
+		"DiagnosticReportRecord/lab_order/v1"} {
 		if kinds[k] == 0 {
 			t.Errorf("the backlog has no %s document", k)
+		}
+	}
+	for _, rt := range resourceTypes {
+		if resources[rt] == 0 {
+			t.Errorf("no document of the backlog has a %s", rt)
 		}
 	}
 	if withdrawn == 0 {

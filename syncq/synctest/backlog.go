@@ -2,27 +2,26 @@ package synctest
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
+	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/healthpost/healthpost/edge"
+	"github.com/healthpost/healthpost/edge/edgetest"
 )
 
 // Backlog is the outbox of a primary health centre that has been offline
 // for weeks: patients with ABHA numbers, practitioners with HPR IDs,
 // finalized visits (OPD with vitals, a diagnosis and two or three drug
-// lines; antenatal check-ups; immunization sessions; follow-ups of
-// hypertension), a few amendments, and device readings taken outside any
-// visit. Everything is written through edge, as the node writes it, so
+// lines, some with a malaria test or a referral; antenatal check-ups with
+// their lab tests and Td doses; immunization sessions with the UIP doses
+// given; follow-ups of hypertension), lab results entered after the visit,
+// a few amendments, and device readings taken outside any visit. Everything is written through edge, as the node writes it, so
 // every visit has its versions, outbox rows and audit entries. The same
 // Backlog always gives the same people and visits (the random source is
 // seeded); only the IDs and times differ between builds.
@@ -40,19 +39,17 @@ type BacklogStats struct {
 	Encounters int // finalized visits
 	Amended    int // of them, amended once after finalizing
 	Readings   int // device readings outside any visit
+	LabReports int // outbox rows of lab results (DiagnosticReportRecord)
 	Documents  int // outbox rows: each a document (version) to deliver
 }
 
 // backlogVersion names what Build writes. Change it whenever Build
 // changes, so that cached copies are built again.
-const backlogVersion = 2
+const backlogVersion = 3
 
 // BacklogCacheDirEnv names the directory where built backlogs are kept
 // between runs; the default is a directory in the system's temporary one.
 const BacklogCacheDirEnv = "HEALTHPOST_TEST_BACKLOG_CACHE"
-
-// buildMu makes the tests of one process build each backlog once.
-var buildMu sync.Mutex
 
 // MustCopy puts the backlog's database at path, a file that must not exist
 // yet, and returns what it holds. The database is built once per backlog,
@@ -61,116 +58,21 @@ var buildMu sync.Mutex
 // seconds.
 func (b Backlog) MustCopy(tb testing.TB, path string) BacklogStats {
 	tb.Helper()
-	buildMu.Lock()
-	cached, err := b.cached(tb)
-	buildMu.Unlock()
-	if err != nil {
-		tb.Fatalf("build backlog: %v", err)
-	}
-	if err := copyFile(cached, path); err != nil {
-		tb.Fatalf("copy backlog: %v", err)
-	}
+	name := fmt.Sprintf("v%d-%dp-%de", backlogVersion, b.Patients, b.Encounters)
+	edgetest.MustCopyCached(tb, BacklogCacheDirEnv, "healthpost-backlog", name, path, func(path string) error {
+		start := time.Now()
+		st, err := b.Build(path)
+		if err != nil {
+			return err
+		}
+		tb.Logf("built a backlog of %d patients, %+v in %v", b.Patients, st, time.Since(start).Round(time.Second))
+		return nil
+	})
 	st, err := CountBacklog(path)
 	if err != nil {
 		tb.Fatalf("count backlog: %v", err)
 	}
 	return st
-}
-
-// cached returns the path of the backlog's cached database, building it
-// first when it is not there. Two processes building at once each build
-// into their own directory; the first to rename it into place wins.
-func (b Backlog) cached(tb testing.TB) (string, error) {
-	root := os.Getenv(BacklogCacheDirEnv)
-	if root == "" {
-		root = filepath.Join(os.TempDir(), "healthpost-backlog")
-	}
-	schema, err := schemaHash()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(root, fmt.Sprintf("v%d-%dp-%de-%s", backlogVersion, b.Patients, b.Encounters, schema))
-	path := filepath.Join(dir, edge.DBFileName)
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp(root, "building-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	start := time.Now()
-	st, err := b.Build(filepath.Join(tmp, edge.DBFileName))
-	if err != nil {
-		return "", err
-	}
-	tb.Logf("built a backlog of %d patients, %+v in %v, kept in %s", b.Patients, st, time.Since(start).Round(time.Second), dir)
-	if err := os.Rename(tmp, dir); err != nil {
-		if _, statErr := os.Stat(path); statErr != nil {
-			return "", err
-		}
-	}
-	return path, nil
-}
-
-// schemaHash names the schema this binary's migrations create, so a cached
-// backlog from another branch or an older binary is never used.
-func schemaHash() (string, error) {
-	dir, err := os.MkdirTemp("", "healthpost-schema-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, edge.DBFileName)
-	s := newStore(path)
-	if err := s.Open(context.Background()); err != nil {
-		return "", err
-	}
-	if err := s.Close(context.Background()); err != nil {
-		return "", err
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		return "", err
-	}
-	defer db.Close()
-	var schema string
-	if err := db.QueryRow(`SELECT group_concat(sql, ';') FROM (SELECT sql FROM sqlite_schema
-		WHERE sql IS NOT NULL ORDER BY type, name)`).Scan(&schema); err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%x", sha256.Sum256([]byte(schema)))[:12], nil
-}
-
-// newStore is a store with test settings (edgetest's, which imports
-// nothing of syncq's and cannot be imported here without a cycle in
-// edgetest's own tests).
-func newStore(path string) *edge.Store {
-	s := edge.NewStore(path)
-	s.DiskCheckPeriod = 0
-	s.LowFreeBytes = 64 << 20
-	s.CriticalFreeBytes = 16 << 20
-	return s
-}
-
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // CountBacklog reads what the node database at path holds.
@@ -185,7 +87,8 @@ func CountBacklog(path string) (BacklogStats, error) {
 		(SELECT count(*) FROM encounters WHERE status IN ('final', 'amended')),
 		(SELECT count(*) FROM encounters WHERE status = 'amended'),
 		(SELECT count(*) FROM observations WHERE encounter_id IS NULL),
-		(SELECT count(*) FROM outbox)`).Scan(&st.Encounters, &st.Amended, &st.Readings, &st.Documents)
+		(SELECT count(*) FROM outbox WHERE entity = 'lab_order'),
+		(SELECT count(*) FROM outbox)`).Scan(&st.Encounters, &st.Amended, &st.Readings, &st.LabReports, &st.Documents)
 	return st, err
 }
 
@@ -195,7 +98,7 @@ func (b Backlog) Build(path string) (BacklogStats, error) {
 		return BacklogStats{}, fmt.Errorf("backlog: %s exists", path)
 	}
 	ctx := context.Background()
-	s := newStore(path)
+	s := edgetest.NewTestStore(path)
 	if err := s.Open(ctx); err != nil {
 		return BacklogStats{}, err
 	}
@@ -222,6 +125,7 @@ type backlogGen struct {
 	patients  []backlogPatient
 	encounter []*edge.Encounter
 	amended   int
+	pending   []string // lab orders waiting for their result, oldest first
 }
 
 type backlogPatient struct {
@@ -267,9 +171,19 @@ var (
 	backlogNotes = []string{"Advised rest, plenty of fluids. Review after 3 days if fever persists.",
 		"Explained danger signs. Come back at once if breathing is fast.", "Referred for malaria slide at the CHC lab.",
 		"आराम और पानी अधिक पीने की सलाह दी।", ""}
-	backlogVaccines = []string{"BCG, OPV-0 and Hepatitis B birth dose given.", "Pentavalent-1, OPV-1, Rota-1, fIPV-1 and PCV-1 given.",
-		"Pentavalent-2, OPV-2 and Rota-2 given.", "Pentavalent-3, OPV-3, Rota-3, fIPV-2 and PCV-2 given.",
-		"MR-1, JE-1 and Vitamin A (1 lakh IU) given.", "DPT booster-1, MR-2 and OPV booster given."}
+	// backlogSessions are the UIP doses of one immunization session, by
+	// the child's age: vaccine code, dose number (-1: none, a booster).
+	backlogSessions = [][]struct {
+		vaccine string
+		dose    int
+	}{
+		{{"BCG", -1}, {"OPV", 0}, {"HEPB", 0}},
+		{{"OPV", 1}, {"PENTA", 1}, {"ROTA", 1}, {"FIPV", 1}, {"PCV", 1}},
+		{{"OPV", 2}, {"PENTA", 2}, {"ROTA", 2}},
+		{{"OPV", 3}, {"PENTA", 3}, {"ROTA", 3}, {"FIPV", 2}, {"PCV", 2}},
+		{{"MR", 1}, {"JE", 1}, {"PCV", -1}, {"VITA", 1}},
+		{{"MR", 2}, {"JE", 2}, {"DPT", -1}, {"OPV", -1}},
+	}
 )
 
 // luhnDigit is the check digit that makes digits+d pass the mod-10 check
@@ -305,6 +219,7 @@ func (g *backlogGen) build(ctx context.Context) error {
 		{Username: "mo.khan", DisplayName: "Dr. Imran Khan", Role: edge.RoleDoctor},
 		{Username: "cho.yadav", DisplayName: "Rekha Yadav (CHO)", Role: edge.RoleHealthWorker},
 		{Username: "anm.kumari", DisplayName: "Sunita Kumari (ANM)", Role: edge.RoleHealthWorker},
+		{Username: "lt.verma", DisplayName: "Ajay Verma (lab technician)", Role: edge.RoleHealthWorker},
 	} {
 		u.HPRID = fmt.Sprintf("71-%04d-%04d-%04d", 2665+i, g.rng.IntN(10000), g.rng.IntN(10000))
 		if err := g.s.CreateUser(g.admin, &u, "backlog-password"); err != nil {
@@ -338,6 +253,11 @@ func (g *backlogGen) build(ctx context.Context) error {
 		}
 		if i%100 == 50 {
 			if err := g.amend(); err != nil {
+				return err
+			}
+		}
+		if i%7 == 6 {
+			if err := g.labResult(); err != nil {
 				return err
 			}
 		}
@@ -440,18 +360,34 @@ func (g *backlogGen) visit(i int) error {
 	case p.age < 5:
 		nurse := g.staff[3]
 		e.Type, e.PractitionerID = edge.EncounterImmunization, nurse.ID
-		e.Notes = backlogVaccines[g.rng.IntN(len(backlogVaccines))] + " Next due in 4 weeks; mother counselled on fever after the injection."
+		session := backlogSessions[min(p.age*2+g.rng.IntN(2), len(backlogSessions)-1)]
+		for _, d := range session {
+			im := edge.Immunization{Vaccine: d.vaccine, GivenOn: at.Format(time.DateOnly), Booster: d.dose < 0}
+			if d.dose >= 0 {
+				im.Dose = &d.dose
+			}
+			e.Immunizations = append(e.Immunizations, im)
+		}
+		e.Notes = "Next due in 4 weeks; mother counselled on fever after the injection."
 		e.Observations = []edge.Observation{g.obs("29463-7", 3+float64(g.rng.IntN(120))/10, "kg", at, -1)}
 		doc = nurse
 	case p.gender == "F" && p.age < 40 && g.rng.IntN(4) == 0:
 		e.Type, e.PractitionerID = edge.EncounterANC, g.staff[3].ID
 		e.Complaint = "Antenatal check-up"
-		e.Observations = append(g.vitals(at)[:3], g.obs("29463-7", 45+float64(g.rng.IntN(250))/10, "kg", at, -1),
-			g.obs("718-7", 8+float64(g.rng.IntN(45))/10, "g/dL", at.Add(5*time.Minute), -1))
+		e.Observations = append(g.vitals(at)[:3], g.obs("29463-7", 45+float64(g.rng.IntN(250))/10, "kg", at, -1))
 		e.Diagnoses = []edge.Diagnosis{{Code: "Z34.9", Display: "Supervision of normal pregnancy, unspecified"}}
 		e.Prescriptions = []edge.Prescription{
 			{Drug: "Ferrous sulphate + Folic acid (IFA)", Strength: "100 mg + 0.5 mg tablet", Dose: "1 tablet", Frequency: "OD", DurationDays: 30},
 			{Drug: "Calcium carbonate", Strength: "500 mg tablet", Dose: "1 tablet", Frequency: "BD", DurationDays: 30, Instructions: "not with the IFA tablet"},
+		}
+		hb := 8 + float64(g.rng.IntN(45))/10
+		e.LabOrders = []edge.LabOrder{
+			{Test: "hb", Status: edge.LabResulted, Result: &edge.LabResult{Value: hb, ValueText: strconv.FormatFloat(hb, 'f', 1, 64), Unit: "g/dL"}},
+			{Test: "urine_albumin", Status: edge.LabResulted, Result: &edge.LabResult{Answer: []string{"nil", "nil", "trace", "1+"}[g.rng.IntN(4)]}},
+		}
+		if g.rng.IntN(3) == 0 {
+			dose := 1 + g.rng.IntN(2)
+			e.Immunizations = []edge.Immunization{{Vaccine: "TD", Dose: &dose, GivenOn: at.Format(time.DateOnly)}}
 		}
 		doc = g.staff[3]
 	case p.age >= 45 && g.rng.IntN(10) == 0:
@@ -475,12 +411,40 @@ func (g *backlogGen) visit(i int) error {
 		d := backlogDiagnoses[g.rng.IntN(len(backlogDiagnoses))]
 		e.Diagnoses = []edge.Diagnosis{{Code: d.code, Display: d.display}}
 		e.Prescriptions = g.drugs(2 + g.rng.IntN(2))
+		if g.rng.IntN(6) == 0 { // fever: a malaria test, resulted later
+			e.LabOrders = []edge.LabOrder{{Test: "malaria_rdt", Status: edge.LabOrdered}}
+		}
+		if g.rng.IntN(40) == 0 {
+			e.Referral = &edge.Referral{Facility: "CHC Sitapur", Reason: "Needs a physician's review and X-ray", Urgency: edge.UrgencyRoutine}
+		}
 	}
 	ctx := edge.WithActor(context.Background(), edge.Actor{Kind: edge.ActorUser, ID: doc.ID})
 	if err := g.s.CreateEncounter(ctx, e); err != nil {
 		return fmt.Errorf("create encounter %d: %w", i, err)
 	}
 	g.encounter = append(g.encounter, e)
+	for _, o := range e.LabOrders {
+		if o.Status == edge.LabOrdered {
+			g.pending = append(g.pending, o.ID)
+		}
+	}
+	return nil
+}
+
+// labResult enters the result of the oldest pending lab order, as the lab
+// technician does when the test is read: a DiagnosticReportRecord of its
+// own.
+func (g *backlogGen) labResult() error {
+	if len(g.pending) == 0 {
+		return nil
+	}
+	id := g.pending[0]
+	g.pending = g.pending[1:]
+	ctx := edge.WithActor(context.Background(), edge.Actor{Kind: edge.ActorUser, ID: g.staff[4].ID})
+	r := &edge.LabResult{Answer: []string{"neg", "neg", "neg", "pv", "pf"}[g.rng.IntN(5)]}
+	if err := g.s.RecordLabResult(ctx, id, r); err != nil {
+		return fmt.Errorf("record lab result: %w", err)
+	}
 	return nil
 }
 
@@ -514,7 +478,14 @@ func (g *backlogGen) amend() error {
 		return nil
 	}
 	a := &edge.Encounter{ID: e.ID, PatientID: e.PatientID, Type: e.Type, Complaint: e.Complaint + "; vomiting since last night",
-		Notes: e.Notes, Diagnoses: []edge.Diagnosis{{Code: "A09", Display: "Diarrhoea and gastroenteritis of presumed infectious origin"}}}
+		Notes: e.Notes, Diagnoses: []edge.Diagnosis{{Code: "A09", Display: "Diarrhoea and gastroenteritis of presumed infectious origin"}},
+		Referral: e.Referral}
+	// A pending test stays ordered; a resulted one stays whether listed or not.
+	for _, o := range e.LabOrders {
+		if slices.Contains(g.pending, o.ID) {
+			a.LabOrders = append(a.LabOrders, edge.LabOrder{ID: o.ID, Test: o.Test, Status: edge.LabOrdered})
+		}
+	}
 	reason := "diagnosis corrected after review"
 	for _, o := range e.Observations {
 		if o.Source == "manual" {
