@@ -1,45 +1,17 @@
 package syncq_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
 	"github.com/healthpost/healthpost/edge"
 	"github.com/healthpost/healthpost/edge/edgetest"
 	"github.com/healthpost/healthpost/syncq"
 	"github.com/healthpost/healthpost/syncq/hub"
 )
-
-// schemaPath is the official FHIR R4 JSON schema; a missing file fails the test.
-const schemaPath = "../../shared/fhir/fhir.schema.json"
-
-// MustFHIRSchema compiles the FHIR R4 JSON schema's root (any resource).
-func MustFHIRSchema(tb testing.TB) *jsonschema.Schema {
-	tb.Helper()
-	data, err := os.ReadFile(schemaPath)
-	if err != nil {
-		tb.Fatalf("read the FHIR JSON schema: %v", err)
-	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("fhir.schema.json", doc); err != nil {
-		tb.Fatal(err)
-	}
-	sch, err := c.Compile("fhir.schema.json")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return sch
-}
 
 func TestExport_ABDMDocumentsArriveValid(t *testing.T) {
 	t.Parallel()
@@ -79,15 +51,8 @@ func TestExport_ABDMDocumentsArriveValid(t *testing.T) {
 	if err != nil || total != 3 {
 		t.Fatalf("the hub holds %d Bundles (err %v), want 3", total, err)
 	}
-	sch := MustFHIRSchema(t)
 	for _, st := range stored {
-		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(st.Body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sch.Validate(inst); err != nil {
-			t.Fatalf("Bundle/%s as stored fails the FHIR R4 schema: %v", st.ID, err)
-		}
+		MustPassFHIRSchema(t, "Bundle/"+st.ID+" as stored", st.Body)
 	}
 	receipt, err := os.ReadFile(filepath.Join(filepath.Dir(res.Path), filepath.Base(res.Path[:len(res.Path)-4])+".receipt.json"))
 	if err != nil {
