@@ -198,9 +198,9 @@ func statusKB(field string) int64 {
 const DrainTarget = 200
 
 // BenchmarkDrain measures how fast a node drains a backlog of 10,000
-// finalized encounters (synctest.Backlog: about 2,000 patients, OPD visits
-// with vitals, a diagnosis and drug lines, antenatal and immunization
-// visits, amendments and device readings; about 28,000 documents) to a hub
+// finalized encounters (synctest.Backlog: 2,000 patients, OPD visits with
+// vitals, a diagnosis and drug lines, antenatal and immunization visits,
+// lab results, amendments and device readings; about 30,600 documents) to a hub
 // in another process on loopback, with no faults, each document built by
 // syncq.FHIRMapper from the store. The node runs in a child process too.
 // It reports documents and encounters a second, the rate as a multiple of

@@ -14,7 +14,7 @@ import (
 
 func TestEngine_ExactlyOnceThroughFaults(t *testing.T) {
 	t.Parallel()
-	// The figure is 10,000 encounters, about 28,500 documents;
+	// The figure is 10,000 encounters, about 30,600 documents;
 	// HEALTHPOST_SYNC_LONG=1 runs it. By default 400 encounters (about
 	// 1,180 documents, amendments and withdrawals among them) go in
 	// batches and 60 one by one, because every document is built from the
