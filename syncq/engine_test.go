@@ -15,14 +15,14 @@ import (
 func TestEngine_ExactlyOnceThroughFaults(t *testing.T) {
 	t.Parallel()
 	// The figure is 10,000 encounters, about 30,600 documents;
-	// HEALTHPOST_SYNC_LONG=1 runs it. By default 400 encounters (about
-	// 1,180 documents, amendments and withdrawals among them) go in
-	// batches and 60 one by one, because every document is built from the
-	// store by the node's mapper and parsed and stored by the hub: under
-	// -race that costs some 25 ms of CPU a document, node and hub together,
-	// so 10,000 encounters take about ten minutes there, where this test
-	// should take one.
-	backlog, oneByOne := synctest.Backlog{Patients: 100, Encounters: 400}, synctest.Backlog{Patients: 20, Encounters: 60}
+	// HEALTHPOST_SYNC_LONG=1 runs it. By default 300 encounters (about 920
+	// documents: lab reports, amendments and a withdrawal among them) go
+	// in batches and 60 one by one, because every document is built from
+	// the store by the node's mapper and parsed and stored by the hub:
+	// under -race that costs some 25 ms of CPU a document, node and hub
+	// together, so 10,000 encounters take over ten minutes there, where
+	// this test should take about one.
+	backlog, oneByOne := synctest.Backlog{Patients: 150, Encounters: 300}, synctest.Backlog{Patients: 20, Encounters: 60}
 	if longRun() {
 		backlog, oneByOne = synctest.Backlog{Patients: 2000, Encounters: 10000}, synctest.Backlog{Patients: 200, Encounters: 1000}
 	}

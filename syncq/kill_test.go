@@ -67,10 +67,11 @@ func TestEngine_KillNineDuplicatesNothing(t *testing.T) {
 	// real backlog, built by the node's mapper, exactly once and in
 	// per-patient order. The figure is twenty kills during the
 	// delivery of 10,000 encounters; HEALTHPOST_SYNC_LONG=1 runs it. By
-	// default the twenty kills land in the delivery of 400 encounters
-	// (about 1,180 documents), for the reason TestEngine_ExactlyOnceThroughFaults
-	// gives: real documents cost some 25 ms of CPU each under -race.
-	backlog, kills := synctest.Backlog{Patients: 100, Encounters: 400}, 20
+	// default the twenty kills land in the delivery of 300 encounters
+	// (about 920 documents), for the reason TestEngine_ExactlyOnceThroughFaults
+	// gives: real documents cost some 25 ms of CPU each under -race, and
+	// each restart of the node costs a second or two more there.
+	backlog, kills := synctest.Backlog{Patients: 150, Encounters: 300}, 20
 	if longRun() {
 		backlog = synctest.Backlog{Patients: 2000, Encounters: 10000}
 	}
