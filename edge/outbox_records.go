@@ -42,30 +42,35 @@ type OutboxRecords struct {
 }
 
 // ReadOutboxRecords reads, for each outbox row, the records its document is
-// built from, in one transaction that also appends the audit entries of
-// those reads: one per record read, with the context's actor (syncq reads
-// as system:syncq), as Patient, EncounterVersion, Encounter, LabOrder and
-// Observation audit theirs. A record several rows name is read, and audited, once. Users and
-// devices are not patient data and are not audited, as elsewhere.
+// built from, in one read transaction on the reader pool, and audits those
+// reads as the one-record reads (Patient, EncounterVersion, Encounter,
+// LabOrder, Observation) do: one entry per record read, with the context's
+// actor (syncq reads as system:syncq). All the entries of one call go to
+// the read-audit writer together, so they commit in one write transaction
+// (shared with whatever other reads are waiting), and nothing is returned
+// unless they committed. A record several rows name is read, and audited,
+// once. Users and devices are not patient data and are not audited, as
+// elsewhere.
 //
 // Only the rows' Entity, EntityID and EntityVersion are used. The result
 // has one OutboxRecords per row, in order. A row whose records are missing
 // or unreadable gets its own Err, and the other rows are read regardless;
-// an error of the database itself ends the transaction, and is returned
-// with no result (nothing was audited).
+// an error of the database itself (or of the audit's commit) is returned
+// with no result.
 //
-// One transaction per request instead of one per record matters because
-// every write transaction ends with an fsync: a delivery request of 20
-// documents costs one instead of about 60.
+// One call per delivery request instead of a read and an audit entry to
+// wait for per record matters because every write transaction ends with an
+// fsync: a request of 20 documents waited for about 60 commits, one after
+// the other.
 func (s *Store) ReadOutboxRecords(ctx context.Context, items []OutboxItem) ([]OutboxRecords, error) {
 	if _, err := ActorFrom(ctx); err != nil {
 		return nil, err
 	}
-	var out []OutboxRecords
-	err := s.write(ctx, func(tx *Tx) error {
-		r := &recordReader{tx: tx, patients: map[string]patientRead{}, users: map[string]userRead{},
-			encounters: map[encounterVersionKey]encounterRead{}}
-		out = make([]OutboxRecords, len(items))
+	r := &recordReader{ctx: ctx, patients: map[string]patientRead{}, users: map[string]userRead{},
+		encounters: map[encounterVersionKey]encounterRead{}}
+	out := make([]OutboxRecords, len(items))
+	if err := s.snapshot(ctx, func(tx *sql.Tx) error {
+		r.q = tx
 		for i, it := range items {
 			rec, err := r.read(it)
 			if err != nil {
@@ -74,17 +79,23 @@ func (s *Store) ReadOutboxRecords(ctx context.Context, items []OutboxItem) ([]Ou
 			out[i] = rec
 		}
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, err
+	}
+	if len(r.audits) > 0 {
+		if err := s.auditRead(ctx, r.audits...); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
 
-// recordReader reads the records of outbox rows in one transaction, each
-// record once.
+// recordReader reads the records of outbox rows in one read transaction,
+// each record once, and lists the audit entries of the reads.
 type recordReader struct {
-	tx         *Tx
+	ctx        context.Context
+	q          querier
+	audits     []auditItem
 	patients   map[string]patientRead
 	users      map[string]userRead
 	encounters map[encounterVersionKey]encounterRead
@@ -116,7 +127,7 @@ type (
 
 // read reads the records of one row. A problem of the row's records is
 // returned in OutboxRecords.Err; the error returned is the database's, and
-// ends the transaction.
+// ends the read.
 func (r *recordReader) read(it OutboxItem) (OutboxRecords, error) {
 	var rec OutboxRecords
 	var patientID string
@@ -124,23 +135,19 @@ func (r *recordReader) read(it OutboxItem) (OutboxRecords, error) {
 	switch it.Entity {
 	case EntityEncounter:
 		var e Encounter
-		if e, err = r.encounterVersion(it.EntityID, it.EntityVersion); err != nil {
+		if e, err = r.encounter(it.EntityID, it.EntityVersion); err != nil {
 			break
 		}
 		rec.Encounter, patientID = &e, e.PatientID
-		if rec.Practitioner, err = r.practitioner(&e); err != nil {
-			break
-		}
+		rec.Practitioner, err = r.practitioner(&e)
 	case EntityLabOrder:
 		var o LabOrder
-		if o, _, err = readLabOrder(r.tx.ctx, r.tx, it.EntityID); err != nil {
+		if o, _, err = readLabOrder(r.ctx, r.q, it.EntityID); err != nil {
 			break
 		}
-		if err = r.tx.audit(ActionLabRead, EntityLabOrder, it.EntityID, o.PatientID, ""); err != nil {
-			return rec, err
-		}
+		r.audit(auditItem{ActionLabRead, EntityLabOrder, it.EntityID, o.PatientID, ""})
 		var e Encounter
-		if e, err = r.encounterNow(o.EncounterID); err != nil {
+		if e, err = r.encounter(o.EncounterID, 0); err != nil {
 			break
 		}
 		rec.Encounter, patientID = &e, e.PatientID
@@ -156,16 +163,12 @@ func (r *recordReader) read(it OutboxItem) (OutboxRecords, error) {
 		}
 	case EntityObservation:
 		var o Observation
-		if o, patientID, err = readObservation(r.tx, it.EntityID); err != nil {
+		if o, patientID, err = readObservation(r.ctx, r.q, it.EntityID); err != nil {
 			break
 		}
-		if err = r.tx.audit(ActionObservationRead, "observation", it.EntityID, patientID, ""); err != nil {
-			return rec, err
-		}
+		r.audit(auditItem{ActionObservationRead, "observation", it.EntityID, patientID, ""})
 		rec.Observation = &o
-		if rec.Devices, err = r.allDevices(); err != nil {
-			break
-		}
+		rec.Devices, err = r.allDevices()
 	default:
 		err = fmt.Errorf("outbox entity %q: no records are read for it: %w", it.Entity, ErrNotFound)
 	}
@@ -181,40 +184,32 @@ func (r *recordReader) read(it OutboxItem) (OutboxRecords, error) {
 	return rec, nil
 }
 
+func (r *recordReader) audit(it auditItem) { r.audits = append(r.audits, it) }
+
 // databaseError reports whether err came from the database (a failed
-// query, a busy or full disk, a cancelled context) rather than from the
-// records read: such an error ends the transaction.
+// query, a busy disk, a cancelled context) rather than from the records
+// read: such an error ends the read.
 func databaseError(err error) bool {
 	return sqliteCode(err) != 0 || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone) || errors.Is(err, ErrNoActor)
+		errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone)
 }
 
-func (r *recordReader) encounterVersion(id string, v int) (Encounter, error) {
+// encounter reads version v of an encounter as EncounterVersion does, or,
+// with v 0, the encounter as it is now, as Encounter does.
+func (r *recordReader) encounter(id string, v int) (Encounter, error) {
 	k := encounterVersionKey{id, v}
 	if got, ok := r.encounters[k]; ok {
 		return got.e, got.err
 	}
-	e, err := readEncounterVersion(r.tx.ctx, r.tx, id, v)
-	if err == nil {
-		err = r.tx.audit(ActionEncounterRead, "encounter", id, e.PatientID, fmt.Sprintf("version=%d", v))
-		if err != nil {
-			return e, err // the audit failed: a database error
+	var e Encounter
+	var err error
+	if v == 0 {
+		if e, err = readEncounter(r.ctx, r.q, id); err == nil {
+			r.audit(auditItem{ActionEncounterRead, "encounter", id, e.PatientID, ""})
 		}
-	}
-	r.encounters[k] = encounterRead{e, err}
-	return e, err
-}
-
-// encounterNow reads an encounter as it is now, as Encounter does.
-func (r *recordReader) encounterNow(id string) (Encounter, error) {
-	k := encounterVersionKey{id, 0}
-	if got, ok := r.encounters[k]; ok {
-		return got.e, got.err
-	}
-	e, err := readEncounter(r.tx.ctx, r.tx, id)
-	if err == nil {
-		if err := r.tx.audit(ActionEncounterRead, "encounter", id, e.PatientID, ""); err != nil {
-			return e, err
+	} else {
+		if e, err = readEncounterVersion(r.ctx, r.q, id, v); err == nil {
+			r.audit(auditItem{ActionEncounterRead, "encounter", id, e.PatientID, fmt.Sprintf("version=%d", v)})
 		}
 	}
 	r.encounters[k] = encounterRead{e, err}
@@ -237,16 +232,14 @@ func (r *recordReader) patient(id string) (Patient, error) {
 	if got, ok := r.patients[id]; ok {
 		return got.p, got.err
 	}
-	p, err := scanPatient(r.tx.queryRow(`SELECT `+patientColumns+` FROM patients WHERE id = ?`, id))
+	p, err := scanPatient(r.q.QueryRowContext(r.ctx, `SELECT `+patientColumns+` FROM patients WHERE id = ?`, id))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		err = fmt.Errorf("patient %s: %w", id, ErrNotFound)
 	case err != nil:
 		return p, fmt.Errorf("read patient: %w", err)
 	default:
-		if err := r.tx.audit(ActionPatientRead, "patient", id, id, ""); err != nil {
-			return p, err
-		}
+		r.audit(auditItem{ActionPatientRead, "patient", id, id, ""})
 	}
 	r.patients[id] = patientRead{p, err}
 	return p, err
@@ -256,7 +249,7 @@ func (r *recordReader) user(id string) (User, error) {
 	if got, ok := r.users[id]; ok {
 		return got.u, got.err
 	}
-	u, err := readUser(r.tx.queryRow(userByIDQuery, id), id)
+	u, err := readUser(r.q.QueryRowContext(r.ctx, userByIDQuery, id), id)
 	r.users[id] = userRead{u, err}
 	return u, err
 }
@@ -264,7 +257,7 @@ func (r *recordReader) user(id string) (User, error) {
 func (r *recordReader) allDevices() ([]Device, error) {
 	if !r.devicesOK {
 		var err error
-		if r.devices, err = listDevices(r.tx.ctx, r.tx); err != nil {
+		if r.devices, err = listDevices(r.ctx, r.q); err != nil {
 			return nil, err
 		}
 		r.devicesOK = true

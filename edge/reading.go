@@ -396,27 +396,25 @@ func (s *Store) UnassignedReadings(ctx context.Context, limit int) ([]Reading, e
 // Observation reads one observation (a device reading outside any visit, for
 // syncq) and audits the read. It returns the observation and its patient.
 func (s *Store) Observation(ctx context.Context, id string) (Observation, string, error) {
-	var o Observation
-	var patientID string
-	err := s.write(ctx, func(tx *Tx) error {
-		if tx.actor.Kind == "" {
-			return ErrNoActor
-		}
-		var err error
-		if o, patientID, err = readObservation(tx, id); err != nil {
-			return err
-		}
-		return tx.audit(ActionObservationRead, "observation", id, patientID, "")
-	})
-	return o, patientID, err
+	if _, err := ActorFrom(ctx); err != nil {
+		return Observation{}, "", err
+	}
+	o, patientID, err := readObservation(ctx, s.readers, id)
+	if err != nil {
+		return Observation{}, "", err
+	}
+	if err := s.auditRead(ctx, auditItem{ActionObservationRead, "observation", id, patientID, ""}); err != nil {
+		return Observation{}, "", err
+	}
+	return o, patientID, nil
 }
 
-// readObservation reads one observation and its patient in tx.
-func readObservation(tx *Tx, id string) (Observation, string, error) {
+// readObservation reads one observation and its patient.
+func readObservation(ctx context.Context, q querier, id string) (Observation, string, error) {
 	var o Observation
 	var patientID string
 	var eff int64
-	err := tx.queryRow(`SELECT id, patient_id, loinc, coalesce(value, 0), value_text, unit, effective_at, source,
+	err := q.QueryRowContext(ctx, `SELECT id, patient_id, loinc, coalesce(value, 0), value_text, unit, effective_at, source,
 		coalesce(device_id, '') FROM observations WHERE id = ?`, id).
 		Scan(&o.ID, &patientID, &o.LOINC, &o.Value, &o.ValueText, &o.Unit, &eff, &o.Source, &o.DeviceID)
 	if errors.Is(err, sql.ErrNoRows) {

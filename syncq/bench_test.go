@@ -94,6 +94,10 @@ type drainResult struct {
 	BytesOut  int64         `json:"bytes_out"` // as sync_runs recorded them
 	BytesIn   int64         `json:"bytes_in"`
 	PeakRSSKB int64         `json:"peak_rss_kb"` // VmHWM: the process's peak resident memory
+	// WriteTx is the node's write transactions while draining, each an
+	// fsync; AuditEntries the audit entries of its reads among them.
+	WriteTx      int64 `json:"write_tx"`
+	AuditEntries int64 `json:"audit_entries"`
 }
 
 // TestHelperDrainProcess is not a test: run with
@@ -132,11 +136,14 @@ func TestHelperDrainProcess(t *testing.T) {
 	}
 	e := syncq.NewEngine(s, c, mapper)
 	e.BatchSize, e.PollInterval = batch, 0
+	before := s.WriteStats()
 	start := time.Now()
 	if _, err := e.Drain(ctx, syncq.DrainOptions{Wait: true}); err != nil {
 		fail(err)
 	}
 	res := drainResult{Elapsed: time.Since(start), PeakRSSKB: statusKB("VmHWM")}
+	after := s.WriteStats()
+	res.WriteTx, res.AuditEntries = after.Transactions-before.Transactions, after.ReadAudits-before.ReadAudits
 	runs, err := s.SyncRuns(ctx, 1000)
 	if err != nil {
 		fail(err)
@@ -206,12 +213,14 @@ const DrainTarget = 200
 // It reports documents and encounters a second, the rate as a multiple of
 // the target of 200 documents a second, the bytes on the wire per encounter
 // (gzip bodies, headers included, both ways, as sync_runs records them) and
-// the draining process's peak resident memory (VmHWM).
+// the draining process's peak resident memory (VmHWM), and the node's
+// write transactions (each an fsync) and read audit entries per document.
 //
 // Three ways of delivering: 20 documents per request, each request's
-// records read in one transaction (batch=20); one document per request
-// (batch=1); and 20 per request with each document's records read by the
-// one-record reads, each its own audited transaction
+// records read at once and their audit entries committed together
+// (batch=20); one document per request, each worker's share of a pass read
+// at once (batch=1); and 20 per request with each document's records read
+// by the one-record reads, each audited on its own
 // (each-row-Document/batch=20), the mapper as it was before Documents. The
 // backlog's database is built once and kept (synctest.BacklogCacheDirEnv),
 // so only the first run pays for it. Run it once:
@@ -246,6 +255,8 @@ func BenchmarkDrain(b *testing.B) {
 				b.ReportMetric(float64(res.BytesOut+res.BytesIn)/float64(st.Encounters), "wire-B/encounter")
 				b.ReportMetric(float64(res.BytesOut)/float64(st.Documents), "sent-B/doc")
 				b.ReportMetric(float64(res.PeakRSSKB)/1024, "peak-RSS-MiB")
+				b.ReportMetric(float64(res.WriteTx)/float64(st.Documents), "write-tx/doc")
+				b.ReportMetric(float64(res.AuditEntries)/float64(st.Documents), "read-audits/doc")
 			}
 		})
 	}

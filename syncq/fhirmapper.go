@@ -14,10 +14,11 @@ import (
 // with syncq/fhir.
 //
 // It is a BatchMapper. Documents, which the engine calls once per request,
-// reads the records of every row of the request in one transaction
-// (edge.Store.ReadOutboxRecords), audit entries included. Document builds
-// one row's document from the store's one-record reads, each its own
-// audited transaction; both give the same bytes for the same row.
+// reads the records of every row of the request in one read transaction
+// and hands their audit entries to the store in one go, so they commit
+// together (edge.Store.ReadOutboxRecords). Document builds one row's
+// document from the store's one-record reads, each read and audited on its
+// own; both give the same bytes for the same row.
 type FHIRMapper struct {
 	Store    *edge.Store
 	Facility edge.FacilityConfig
@@ -41,7 +42,8 @@ func NewFHIRMapper(s *edge.Store, f edge.FacilityConfig) (*FHIRMapper, error) {
 type recordReader func(ctx context.Context, items []edge.OutboxItem) ([]edge.OutboxRecords, error)
 
 // Documents builds the Bundles of several outbox rows, reading all their
-// records (and auditing those reads) in one transaction. Each row gets its
+// records in one read transaction and committing the audit entries of
+// those reads in one write transaction. Each row gets its
 // own result, as Document would give it: a row that does not map fails
 // alone. When the read itself fails (a busy database), every row gets that
 // error and is tried again later.
@@ -61,7 +63,7 @@ func (m *FHIRMapper) Document(ctx context.Context, item edge.OutboxItem) (string
 }
 
 // readEach reads each row's records with the store's one-record methods,
-// each read audited in its own transaction.
+// each read audited on its own, waiting for its entry's commit.
 func (m *FHIRMapper) readEach(ctx context.Context, items []edge.OutboxItem) ([]edge.OutboxRecords, error) {
 	out := make([]edge.OutboxRecords, len(items))
 	for i, it := range items {
