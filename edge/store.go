@@ -371,6 +371,9 @@ type Tx struct {
 	touched   bool // an outbox row was added
 	store     *Store
 	bound     map[string]*sql.Stmt
+
+	args       []any // reused by rowsInsert
+	rawFrameID int64 // the last raw frame ID handed out, 0 before the first
 }
 
 // Now is the transaction's wall time, in Unix milliseconds.

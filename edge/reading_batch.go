@@ -1,0 +1,307 @@
+package edge
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/bits"
+	"strings"
+)
+
+// A batch of device readings is written table by table, many rows to an
+// INSERT, rather than reading by reading: each statement SQLite runs opens and
+// closes a cursor on its table and on every index of it, and database/sql and
+// the driver add their own cost per statement, which together cost more than
+// the rows themselves. Within the batch every reading keeps what it had when
+// stored alone: its row, its raw frame (while disk allows), and when bound to
+// a patient its observation, its outbox row (same transaction, invariant 2)
+// and an audit entry naming it.
+
+// maxInsertRows is the most rows one INSERT carries. Batches are cut into
+// power-of-two chunks up to it, so a handful of prepared statements per table
+// serve every batch size. 64 rows of the widest table (readings, 17 columns)
+// stay far below SQLite's limit on bound parameters.
+const (
+	maxInsertShift = 6
+	maxInsertRows  = 1 << maxInsertShift
+)
+
+// rowsInsert is one INSERT statement in every chunk size.
+type rowsInsert struct {
+	width int
+	sql   [maxInsertShift + 1]string // sql[k] inserts 1<<k rows
+}
+
+func newRowsInsert(head string, width int, tail string) *rowsInsert {
+	m := &rowsInsert{width: width}
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+	for k := range m.sql {
+		n := 1 << k
+		m.sql[k] = head + " VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + tail
+	}
+	return m
+}
+
+// exec inserts n rows; row appends the values of row i to args. done, when
+// not nil, is told how many rows each chunk [lo, hi) actually inserted (less
+// than hi-lo when ON CONFLICT skipped some).
+func (m *rowsInsert) exec(tx *Tx, n int, row func(i int, args []any) []any, done func(lo, hi int, inserted int64) error) error {
+	for lo := 0; lo < n; {
+		k := bits.Len(uint(min(n-lo, maxInsertRows))) - 1
+		hi := lo + 1<<k
+		args := tx.args[:0]
+		for i := lo; i < hi; i++ {
+			args = row(i, args)
+		}
+		tx.args = args
+		res, err := tx.exec(m.sql[k], args...)
+		clear(args)
+		if err != nil {
+			return err
+		}
+		if done != nil {
+			inserted, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if err := done(lo, hi, inserted); err != nil {
+				return err
+			}
+		}
+		lo = hi
+	}
+	return nil
+}
+
+var (
+	insertReadings = newRowsInsert(`INSERT INTO readings (id, device_id, message_id, patient_id, patient_ref, observation_id,
+		loinc, value, value_text, unit, effective_at, state, reject_reason, raw_message_id, received_at, node_seq, clock_suspect)`, 17,
+		` ON CONFLICT (device_id, message_id) WHERE message_id IS NOT NULL DO NOTHING`)
+	insertRawFrames    = newRowsInsert(`INSERT INTO device_messages (id, device_id, received_at, codec, raw)`, 5, "")
+	insertObservations = newRowsInsert(`INSERT INTO observations (id, patient_id, encounter_id, loinc, value, value_text, unit,
+		effective_at, source, device_id, created_at, node_seq, clock_suspect)`, 13, "")
+)
+
+// saveReadings writes a batch of readings in tx and reports in dup which
+// were replays of a device message already stored (they change nothing).
+// It returns the readings that became observations, which the caller must
+// audit (auditObservations) before commit. An error fails the whole batch;
+// the caller then retries each reading alone so that only the bad one fails.
+func saveReadings(tx *Tx, rs []*Reading, dup []bool) (observed []*Reading, err error) {
+	keepRaw := tx.store.keepRawFrames()
+	resolve := patientResolver{tx: tx}
+	patients := make([]any, len(rs)) // nil or the patient ID, as bound to the row
+	obs := make([]any, len(rs))
+	raws := make([]any, len(rs))
+	for i, r := range rs {
+		dup[i] = false
+		patientID := r.PatientID
+		if patientID == "" {
+			var err error
+			if patientID, err = resolve.patientOf(r); err != nil {
+				return nil, err
+			}
+		}
+		r.ID, r.ObservationID = NewID(), ""
+		patients[i], obs[i], raws[i] = nil, nil, nil
+		if patientID != "" {
+			patients[i] = patientID
+		}
+		if r.Rejected == "" && patientID != "" {
+			r.ObservationID = NewID()
+			obs[i] = r.ObservationID
+		}
+		if keepRaw && len(r.Raw) > 0 {
+			id, err := tx.nextRawFrameID()
+			if err != nil {
+				return nil, err
+			}
+			raws[i] = id
+		}
+	}
+
+	// The readings first: ON CONFLICT skips a replayed message ID, also one
+	// that appears twice in this batch, and the chunk's count of inserted
+	// rows tells whether any was skipped. Only then is it worth asking which.
+	now, suspect := tx.Now(), tx.Suspect()
+	err = insertReadings.exec(tx, len(rs), func(i int, args []any) []any {
+		r := rs[i]
+		state := "unassigned"
+		switch {
+		case r.Rejected != "":
+			state = "rejected"
+		case patients[i] != nil:
+			state = "assigned"
+		}
+		return append(args, r.ID, r.DeviceID, nullString(r.MessageID), patients[i], r.PatientRef, obs[i], r.LOINC, r.Value,
+			r.ValueText, r.Unit, r.EffectiveAt.UnixMilli(), state, r.Rejected, raws[i], now, tx.NextSeq(), suspect)
+	}, func(lo, hi int, inserted int64) error {
+		if inserted == int64(hi-lo) {
+			return nil
+		}
+		for i := lo; i < hi; i++ {
+			var one int
+			err := tx.queryRow(`SELECT 1 FROM readings WHERE id = ?`, rs[i].ID).Scan(&one)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				dup[i] = true
+			case err != nil:
+				return fmt.Errorf("look for replayed readings: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("save readings: %w", err)
+	}
+
+	// A replay's frame is already kept with the first copy, and a replay
+	// becomes no second observation.
+	var frames []*Reading
+	var frameIDs []any
+	for i, r := range rs {
+		if dup[i] {
+			r.ID, r.ObservationID = "", ""
+			continue
+		}
+		if raws[i] != nil {
+			frames = append(frames, r)
+			frameIDs = append(frameIDs, raws[i])
+		}
+		if obs[i] != nil {
+			r.PatientID = patients[i].(string)
+			observed = append(observed, r)
+		}
+	}
+	if err := insertRawFrames.exec(tx, len(frames), func(i int, args []any) []any {
+		return append(args, frameIDs[i], frames[i].DeviceID, now, frames[i].Codec, frames[i].Raw)
+	}, nil); err != nil {
+		return nil, fmt.Errorf("save raw frames: %w", err)
+	}
+	if err := observeReadings(tx, observed); err != nil {
+		return nil, err
+	}
+	return observed, nil
+}
+
+// observeReadings turns assigned readings into observations, each with its
+// outbox row. The caller audits them (auditObservations).
+func observeReadings(tx *Tx, rs []*Reading) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	// readings.observation_id is a deferred foreign key: the observations
+	// written here satisfy it by commit.
+	now, suspect := tx.Now(), tx.Suspect()
+	if err := insertObservations.exec(tx, len(rs), func(i int, args []any) []any {
+		r := rs[i]
+		return append(args, r.ObservationID, r.PatientID, nil, r.LOINC, r.Value, r.ValueText, r.Unit,
+			r.EffectiveAt.UnixMilli(), "device", r.DeviceID, now, tx.NextSeq(), suspect)
+	}, nil); err != nil {
+		return fmt.Errorf("save observations: %w", err)
+	}
+	if err := tx.appendOutboxRows(DocWellness, LaneBulk, "observation", 1, len(rs), func(i int) (string, string) {
+		return rs[i].PatientID, rs[i].ObservationID
+	}); err != nil {
+		return err
+	}
+	return nil
+}
+
+// auditObservations audits the observations made of readings in this
+// transaction: one entry per patient and per party that wrote (the person
+// assigning, or else each device), naming every such observation.
+func auditObservations(tx *Tx, rs []*Reading) error {
+
+	type audited struct {
+		actor     Actor
+		patientID string
+		ids       []string
+	}
+	var groups []*audited
+	for _, r := range rs {
+		actor := tx.actor
+		if actor.Kind == "" || actor.Kind == ActorDevice {
+			actor = Actor{Kind: ActorDevice, ID: r.DeviceID}
+		}
+		var g *audited
+		for _, h := range groups {
+			if h.actor == actor && h.patientID == r.PatientID {
+				g = h
+				break
+			}
+		}
+		if g == nil {
+			g = &audited{actor: actor, patientID: r.PatientID}
+			groups = append(groups, g)
+		}
+		g.ids = append(g.ids, r.ObservationID)
+	}
+	actor := tx.actor
+	defer func() { tx.actor = actor }()
+	for _, g := range groups {
+		tx.actor = g.actor
+		if err := tx.audit(ActionReadingStore, "observation", strings.Join(g.ids, ","), g.patientID, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nextRawFrameID hands out the ID of the next raw frame. IDs are given
+// before the frames are written, so that a reading can name its frame and a
+// replay's frame is never written at all.
+func (tx *Tx) nextRawFrameID() (int64, error) {
+	if tx.rawFrameID == 0 {
+		if err := tx.queryRow(`SELECT coalesce(max(id), 0) FROM device_messages`).Scan(&tx.rawFrameID); err != nil {
+			return 0, fmt.Errorf("number raw frames: %w", err)
+		}
+	}
+	tx.rawFrameID++
+	return tx.rawFrameID, nil
+}
+
+// patientResolver finds the patients of a batch's readings that name none,
+// asking the database once per identifier and once per device.
+type patientResolver struct {
+	tx       *Tx
+	byRef    map[string]string
+	byDevice map[string]string
+}
+
+// patientOf finds the patient of a reading that names none: by the
+// identifier the message carried, else by an unexpired binding of its
+// device. An identifier that matches no one resolves to nobody, binding or
+// not. It returns "" for nobody.
+func (p *patientResolver) patientOf(r *Reading) (string, error) {
+	var id string
+	var err error
+	if ref := strings.TrimSpace(r.PatientRef); ref != "" {
+		if id, ok := p.byRef[ref]; ok {
+			return id, nil
+		}
+		abha, _ := NormalizeABHANumber(ref)
+		err = p.tx.queryRow(`SELECT id FROM patients WHERE local_id = ? OR abha_number = ? LIMIT 1`, ref, abha).Scan(&id)
+		if err == nil || errors.Is(err, sql.ErrNoRows) {
+			if p.byRef == nil {
+				p.byRef = map[string]string{}
+			}
+			p.byRef[ref], err = id, nil
+		}
+	} else {
+		if id, ok := p.byDevice[r.DeviceID]; ok {
+			return id, nil
+		}
+		err = p.tx.queryRow(`SELECT patient_id FROM device_bindings WHERE device_id = ? AND expires_at > ?`, r.DeviceID, p.tx.Now()).Scan(&id)
+		if err == nil || errors.Is(err, sql.ErrNoRows) {
+			if p.byDevice == nil {
+				p.byDevice = map[string]string{}
+			}
+			p.byDevice[r.DeviceID], err = id, nil
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("resolve patient of reading: %w", err)
+	}
+	return id, nil
+}
