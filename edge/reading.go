@@ -51,38 +51,79 @@ type Reading struct {
 // not be stored: do not acknowledge it; the device's retry is deduplicated by
 // its message ID.
 func (s *Store) SaveReading(ctx context.Context, r *Reading) error {
-	if err := checkReading(r); err != nil {
+	p, err := s.QueueReadings(ctx, []*Reading{r})
+	if err != nil {
 		return err
 	}
-	if err := s.refuseIfCritical(); err != nil {
-		return err
+	select {
+	case <-p.done:
+		return p.errs[0]
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	var one [1]error
-	if err := s.ingest.submit(ctx, []*Reading{r}, one[:]); err != nil {
-		return err
-	}
-	return one[0]
 }
 
 // SaveReadings saves the readings of one device message and returns once all
 // have committed, in one batch: a BP monitor's systolic, diastolic and pulse
 // are acknowledged together. It returns the first error that is not
 // ErrDuplicateReading; duplicates are durable and need no retry. A reading
-// whose ID is empty afterwards was not stored (a replay, or an error).
+// whose ID is empty afterwards was not stored (a replay, or an error). If
+// ctx ends first, it returns ctx.Err() as SaveReading does.
 func (s *Store) SaveReadings(ctx context.Context, rs []*Reading) error {
+	p, err := s.QueueReadings(ctx, rs)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-p.done:
+		return p.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// QueueReadings checks the readings of one device message and hands them to
+// the group-commit writer without waiting for the commit; it waits only
+// while the writer's queue is full, or until ctx ends. The readings have
+// committed, or failed, once the returned PendingReadings' Done is closed:
+// only then, and only when its Err is nil, may the device be acknowledged.
+// A caller that stops waiting before must not acknowledge; the device's
+// retry is deduplicated by its message ID. The store owns rs until Done.
+//
+// It lets a transport keep many messages committing without a goroutine
+// waiting for each.
+func (s *Store) QueueReadings(ctx context.Context, rs []*Reading) (*PendingReadings, error) {
 	for _, r := range rs {
 		if err := checkReading(r); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := s.refuseIfCritical(); err != nil {
-		return err
+		return nil, err
 	}
-	errs := make([]error, len(rs))
-	if err := s.ingest.submit(ctx, rs, errs); err != nil {
-		return err
+	p := &PendingReadings{rs: rs, errs: make([]error, len(rs)), done: make(chan struct{})}
+	if err := s.ingest.submit(ctx, p); err != nil {
+		return nil, err
 	}
-	for _, err := range errs {
+	return p, nil
+}
+
+// PendingReadings are readings handed to the group-commit writer by
+// QueueReadings.
+type PendingReadings struct {
+	rs   []*Reading
+	errs []error       // per reading, set by the writer before done is closed
+	done chan struct{} // closed by the writer once rs committed or failed
+}
+
+// Done is closed once the readings have committed or failed.
+func (p *PendingReadings) Done() <-chan struct{} { return p.done }
+
+// Err returns, once Done is closed, the first error that is not
+// ErrDuplicateReading, or nil when every reading committed or was a replay
+// of one that had. Each reading that was stored has its ID set.
+func (p *PendingReadings) Err() error {
+	for _, err := range p.errs {
 		if err != nil && !errors.Is(err, ErrDuplicateReading) {
 			return err
 		}
@@ -106,7 +147,7 @@ func checkReading(r *Reading) error {
 // readings or BatchDelay after the first, in one transaction and one fsync.
 type ingestQueue struct {
 	s    *Store
-	reqs chan *ingestReq
+	reqs chan *PendingReadings
 
 	mu      sync.RWMutex
 	stopped bool
@@ -127,49 +168,23 @@ func (s *Store) IngestStats() IngestStats {
 	return IngestStats{Batches: s.ingest.batches.Load(), Readings: s.ingest.readings.Load()}
 }
 
-// ingestReq is the readings of one caller, committed together.
-type ingestReq struct {
-	rs   []*Reading
-	errs []error // per reading, set by the writer before done
-	done chan struct{}
-}
-
-var ingestReqPool = sync.Pool{New: func() any { return &ingestReq{done: make(chan struct{}, 1)} }}
-
 func newIngestQueue(s *Store) *ingestQueue {
-	return &ingestQueue{s: s, reqs: make(chan *ingestReq, s.BatchMax*4), done: make(chan struct{})}
+	return &ingestQueue{s: s, reqs: make(chan *PendingReadings, s.BatchMax*4), done: make(chan struct{})}
 }
 
-// submit queues rs and waits until they have committed or failed; errs gets
-// each reading's outcome. It returns an error, and errs means nothing, when
-// the readings were never queued or ctx ended first.
-func (q *ingestQueue) submit(ctx context.Context, rs []*Reading, errs []error) error {
-	req := ingestReqPool.Get().(*ingestReq)
-	req.rs, req.errs = rs, errs
+// submit queues p for the writer, which closes p.done once it committed or
+// failed. It returns an error, and p is not queued, when the store is
+// stopping or ctx ends while the queue is full.
+func (q *ingestQueue) submit(ctx context.Context, p *PendingReadings) error {
 	q.mu.RLock()
+	defer q.mu.RUnlock()
 	if q.stopped {
-		q.mu.RUnlock()
-		req.rs, req.errs = nil, nil
-		ingestReqPool.Put(req)
 		return ErrStopping
 	}
 	select {
-	case q.reqs <- req:
-		q.mu.RUnlock()
-	case <-ctx.Done():
-		q.mu.RUnlock()
-		req.rs, req.errs = nil, nil
-		ingestReqPool.Put(req)
-		return ctx.Err()
-	}
-	select {
-	case <-req.done:
-		req.rs, req.errs = nil, nil
-		ingestReqPool.Put(req)
+	case q.reqs <- p:
 		return nil
 	case <-ctx.Done():
-		// The writer still owns req (and rs and errs) and will signal it; it
-		// is not reused.
 		return ctx.Err()
 	}
 }
@@ -187,7 +202,7 @@ func (q *ingestQueue) stop() {
 
 func (q *ingestQueue) run(ctx context.Context) {
 	defer close(q.done)
-	batch := make([]*ingestReq, 0, q.s.BatchMax)
+	batch := make([]*PendingReadings, 0, q.s.BatchMax)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -226,7 +241,7 @@ func (q *ingestQueue) run(ctx context.Context) {
 // written table by table (saveReadings); if that fails (an unknown device,
 // say), the batch is retried with each reading in its own savepoint so that
 // one bad reading fails alone.
-func (q *ingestQueue) commit(batch []*ingestReq) {
+func (q *ingestQueue) commit(batch []*PendingReadings) {
 	ctx := context.Background() // the batch must finish even when callers give up
 	var rs []*Reading
 	var errs []*error
@@ -290,7 +305,7 @@ func (q *ingestQueue) commit(batch []*ingestReq) {
 		q.readings.Add(int64(stored))
 	}
 	for _, req := range batch {
-		req.done <- struct{}{}
+		close(req.done)
 	}
 }
 
