@@ -241,15 +241,17 @@ func (b *Broker) waitOr(ctx context.Context, wait func()) {
 	}
 }
 
-// accept counts a readings publish in flight, unless the broker is closing.
-func (b *Broker) accept() bool {
+// accept counts a readings publish of cl in flight and returns cl's
+// pipeline, unless the broker is closing or cl has no session yet (nil).
+func (b *Broker) accept(cl *mochi.Client) *ackPipeline {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
-		return false
+	p := b.live[cl]
+	if b.closed || p == nil {
+		return nil
 	}
 	b.inflight.Add(1)
-	return true
+	return p
 }
 
 // device returns what the broker knows of the device logged in as cl.
@@ -332,6 +334,7 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 			return refuse("clientid:"+dev.Name, fmt.Sprintf("MQTT login refused: %s used a client ID that another device holds; give each device its own client ID", dev.Name), edge.LogKeyDevice, dev.Name)
 		}
 	}
+	info.readings = ReadingsTopic(b.NodeID, dev.Name)
 	b.mu.Lock()
 	b.devices[dev.Name] = info
 	b.mu.Unlock()
@@ -397,18 +400,16 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 	if d == nil {
 		return pk, packets.ErrRejectPacket
 	}
-	if pk.TopicName != ReadingsTopic(b.NodeID, d.dev.Name) {
+	if pk.TopicName != d.readings {
 		return pk, nil // status and other topics under the device's prefix flow as usual
 	}
-	if !b.accept() {
-		return pk, packets.ErrRejectPacket // closing: the device sends it again later
-	}
-	payload := bytes.Clone(pk.Payload) // the store keeps the raw frame
-	p := b.pipeline(cl)
-	if p == nil { // cannot happen: mochi reads publishes only after the session is established
-		b.inflight.Done()
+	// nil: closing (the device sends it again later), or, which cannot
+	// happen, a publish before the session was established.
+	p := b.accept(cl)
+	if p == nil {
 		return pk, packets.ErrRejectPacket
 	}
+	payload := bytes.Clone(pk.Payload) // the store keeps the raw frame
 	dec := decode(d, payload, time.Now())
 	if pk.FixedHeader.Qos == 1 && b.Pipeline > 1 {
 		b.pipelinePublish(p, d, pk.PacketID, payload, dec)

@@ -13,8 +13,9 @@ import (
 
 // deviceInfo is what a transport needs to know about a registered device.
 type deviceInfo struct {
-	dev   edge.Device
-	codes map[string]string // the device's vendor code table
+	dev      edge.Device
+	codes    map[string]string // the device's vendor code table
+	readings string            // its readings topic, on the embedded broker
 }
 
 // loadDevice checks that a registered device may send over MQTT and reads
