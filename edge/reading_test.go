@@ -499,6 +499,12 @@ func TestSaveReading_OneBatch(t *testing.T) {
 			if rep, err := s.VerifyAudit(context.Background()); err != nil || !rep.OK() {
 				t.Fatalf("VerifyAudit=%+v %v", rep, err)
 			}
+			// Ensure every record got its own node sequence number.
+			if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM (SELECT node_seq FROM (
+				SELECT node_seq FROM patients UNION ALL SELECT node_seq FROM readings UNION ALL SELECT node_seq FROM observations
+				UNION ALL SELECT node_seq FROM outbox UNION ALL SELECT node_seq FROM audit_log) GROUP BY node_seq HAVING count(*) > 1)`); g != 0 {
+				t.Fatalf("%d node sequence numbers given twice", g)
+			}
 		})
 	}
 }
