@@ -334,7 +334,7 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 			return refuse("clientid:"+dev.Name, fmt.Sprintf("MQTT login refused: %s used a client ID that another device holds; give each device its own client ID", dev.Name), edge.LogKeyDevice, dev.Name)
 		}
 	}
-	info.readings = ReadingsTopic(b.NodeID, dev.Name)
+	info.prefix, info.readings = prefix, ReadingsTopic(b.NodeID, dev.Name)
 	b.mu.Lock()
 	b.devices[dev.Name] = info
 	b.mu.Unlock()
@@ -352,7 +352,7 @@ func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	if d == nil {
 		return false
 	}
-	if strings.HasPrefix(topic, DevicePrefix(h.b.NodeID, d.dev.Name)) {
+	if strings.HasPrefix(topic, d.prefix) {
 		return true
 	}
 	if !write {

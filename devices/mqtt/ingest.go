@@ -15,6 +15,7 @@ import (
 type deviceInfo struct {
 	dev      edge.Device
 	codes    map[string]string // the device's vendor code table
+	prefix   string            // its topic prefix, on the embedded broker
 	readings string            // its readings topic, on the embedded broker
 }
 
