@@ -68,17 +68,19 @@ func (tx *Tx) appendOutbox(document string, lane int, patientID, entity, entityI
 }
 
 var insertOutbox = newRowsInsert(`INSERT INTO outbox
-	(key, document, lane, patient_id, entity, entity_id, entity_version, next_attempt_at, created_at, node_seq, clock_suspect)`, 11, "")
+	(key, patient_id, entity_id, document, lane, entity, entity_version, next_attempt_at, created_at, node_seq, clock_suspect)`,
+	`(?, ?, ?, :document, :lane, :entity, :version, :now, :now, :seq + {i}, :suspect)`, "")
 
 // appendOutboxRows adds n pending rows of one kind of document in tx, in
 // order; row i is about entity i of patient i.
 func (tx *Tx) appendOutboxRows(document string, lane int, entity string, version int, n int, item func(i int) (patientID, entityID string)) error {
-	v := "/v" + strconv.Itoa(version)
+	prefix, v := document+"/"+entity+"/", "/v"+strconv.Itoa(version)
 	now, suspect := tx.Now(), tx.Suspect()
 	if err := insertOutbox.exec(tx, n, func(i int, args []any) []any {
 		patientID, entityID := item(i)
-		return append(args, document+"/"+entity+"/"+entityID+v, document, lane, nullString(patientID), entity, entityID, version,
-			now, now, tx.NextSeq(), suspect)
+		return append(args, prefix+entityID+v, nullString(patientID), entityID)
+	}, func(n int) []any {
+		return []any{document, lane, entity, version, now, tx.seqs(n), suspect}
 	}, nil); err != nil {
 		return fmt.Errorf("append outbox %s: %w", document, err)
 	}
