@@ -169,7 +169,21 @@ func saveReadings(tx *Tx, rs []*Reading, dup []bool) (observed []*Reading, err e
 		}
 	}
 
-	// The readings first: ON CONFLICT skips a replayed message ID, also one
+	// The observations before their readings: readings.observation_id is a
+	// deferred foreign key, and an observation written after its reading
+	// would first count as a violation and then be looked up in readings
+	// to uncount it.
+	for i, r := range rs {
+		if obs[i] != nil {
+			r.PatientID = patients[i].(string)
+			observed = append(observed, r)
+		}
+	}
+	if err := insertObservationsOf(tx, observed); err != nil {
+		return nil, err
+	}
+
+	// Then the readings: ON CONFLICT skips a replayed message ID, also one
 	// that appears twice in this batch, and the chunk's count of inserted
 	// rows tells whether any was skipped. Only then is it worth asking which.
 	now, suspect := tx.Now(), tx.Suspect()
@@ -210,9 +224,15 @@ func saveReadings(tx *Tx, rs []*Reading, dup []bool) (observed []*Reading, err e
 	// becomes no second observation.
 	var frames []*Reading
 	var frameIDs []any
+	observed = observed[:0]
 	for i, r := range rs {
 		if dup[i] {
-			r.ID, r.ObservationID = "", ""
+			if obs[i] != nil {
+				if _, err := tx.exec(`DELETE FROM observations WHERE id = ?`, r.ObservationID); err != nil {
+					return nil, fmt.Errorf("drop the observation of a replay: %w", err)
+				}
+			}
+			r.ID, r.ObservationID, r.PatientID = "", "", ""
 			continue
 		}
 		if raws[i] != nil {
@@ -220,7 +240,6 @@ func saveReadings(tx *Tx, rs []*Reading, dup []bool) (observed []*Reading, err e
 			frameIDs = append(frameIDs, raws[i])
 		}
 		if obs[i] != nil {
-			r.PatientID = patients[i].(string)
 			observed = append(observed, r)
 		}
 	}
@@ -231,7 +250,7 @@ func saveReadings(tx *Tx, rs []*Reading, dup []bool) (observed []*Reading, err e
 	}, nil); err != nil {
 		return nil, fmt.Errorf("save raw frames: %w", err)
 	}
-	if err := observeReadings(tx, observed); err != nil {
+	if err := appendObservationOutbox(tx, observed); err != nil {
 		return nil, err
 	}
 	return observed, nil
@@ -240,11 +259,14 @@ func saveReadings(tx *Tx, rs []*Reading, dup []bool) (observed []*Reading, err e
 // observeReadings turns assigned readings into observations, each with its
 // outbox row. The caller audits them (auditObservations).
 func observeReadings(tx *Tx, rs []*Reading) error {
-	if len(rs) == 0 {
-		return nil
+	if err := insertObservationsOf(tx, rs); err != nil {
+		return err
 	}
-	// readings.observation_id is a deferred foreign key: the observations
-	// written here satisfy it by commit.
+	return appendObservationOutbox(tx, rs)
+}
+
+// insertObservationsOf writes the observations of assigned readings.
+func insertObservationsOf(tx *Tx, rs []*Reading) error {
 	now, suspect := tx.Now(), tx.Suspect()
 	if err := insertObservations.exec(tx, len(rs), func(i int, args []any) []any {
 		r := rs[i]
@@ -255,12 +277,15 @@ func observeReadings(tx *Tx, rs []*Reading) error {
 	}, nil); err != nil {
 		return fmt.Errorf("save observations: %w", err)
 	}
-	if err := tx.appendOutboxRows(DocWellness, LaneBulk, "observation", 1, len(rs), func(i int) (string, string) {
-		return rs[i].PatientID, rs[i].ObservationID
-	}); err != nil {
-		return err
-	}
 	return nil
+}
+
+// appendObservationOutbox adds the outbox rows of observations made of
+// readings (invariant 2).
+func appendObservationOutbox(tx *Tx, rs []*Reading) error {
+	return tx.appendOutboxRows(DocWellness, LaneBulk, "observation", 1, len(rs), func(i int) (string, string) {
+		return rs[i].PatientID, rs[i].ObservationID
+	})
 }
 
 // auditObservations audits the observations made of readings in this
