@@ -102,6 +102,10 @@ func (s *Store) QueueReadings(ctx context.Context, rs []*Reading) (*PendingReadi
 		return nil, err
 	}
 	p := &PendingReadings{rs: rs, errs: make([]error, len(rs)), done: make(chan struct{})}
+	if len(rs) == 0 {
+		close(p.done)
+		return p, nil
+	}
 	if err := s.ingest.submit(ctx, p); err != nil {
 		return nil, err
 	}
@@ -142,9 +146,10 @@ func checkReading(r *Reading) error {
 	return nil
 }
 
-// ingestQueue is the group-commit writer. Callers block on their own done
-// channel; one goroutine commits whatever has queued up, up to BatchMax
-// readings or BatchDelay after the first, in one transaction and one fsync.
+// ingestQueue is the group-commit writer. Callers queue PendingReadings and
+// wait on their done channels; one goroutine commits whatever has queued up,
+// up to BatchMax readings or BatchDelay after the first, in one transaction
+// and one fsync, then closes the done channel of each.
 type ingestQueue struct {
 	s    *Store
 	reqs chan *PendingReadings
