@@ -2,6 +2,7 @@ package edge
 
 import (
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -85,16 +86,24 @@ func (m *rowsInsert) exec(tx *Tx, n int, row func(i int, args []any) []any, shar
 		hi := lo + 1<<k
 		// SQLite numbers parameters as they first appear: the first row's
 		// own, then the shared ones, then the other rows'.
-		args := row(lo, tx.args[:0])
+		vals := row(lo, tx.vals[:0])
+		nv := tx.args[:0]
+		for _, v := range vals {
+			nv = append(nv, driver.NamedValue{Ordinal: len(nv) + 1, Value: driverValue(v)})
+		}
 		for j, v := range shared(hi - lo) {
-			args = append(args, sql.Named(m.shared[j], v))
+			nv = append(nv, driver.NamedValue{Name: m.shared[j], Ordinal: len(nv) + 1, Value: driverValue(v)})
 		}
 		for i := lo + 1; i < hi; i++ {
-			args = row(i, args)
+			vals = row(i, vals[:0])
+			for _, v := range vals {
+				nv = append(nv, driver.NamedValue{Ordinal: len(nv) + 1, Value: driverValue(v)})
+			}
 		}
-		tx.args = args
-		res, err := tx.exec(m.sql[k], args...)
-		clear(args)
+		tx.vals, tx.args = vals, nv
+		res, err := tx.execRaw(m.sql[k], nv)
+		clear(vals)
+		clear(nv)
 		if err != nil {
 			return err
 		}
