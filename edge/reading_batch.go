@@ -51,16 +51,27 @@ func newRowsInsert(head, row, tail string) *rowsInsert {
 	if i := strings.IndexByte(row, ':'); i >= 0 && strings.Contains(row[i:], "?") {
 		panic("rowsInsert: a row's own values must come before its shared ones: " + row)
 	}
+	// Shared values become numbered parameters ?N, N counting on from the
+	// first row's own: the driver finds those by position, whereas a named
+	// one makes it index every argument of the statement by name.
+	var numbered strings.Builder
 	for rest := row; ; {
 		i := strings.IndexByte(rest, ':')
 		if i < 0 {
+			numbered.WriteString(rest)
 			break
 		}
+		numbered.WriteString(rest[:i])
 		rest = rest[i+1:]
-		name := rest[:strings.IndexFunc(rest, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r == '_') })]
-		if !slices.Contains(m.shared, name) {
+		end := strings.IndexFunc(rest, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r == '_') })
+		name := rest[:end]
+		rest = rest[end:]
+		j := slices.Index(m.shared, name)
+		if j < 0 {
+			j = len(m.shared)
 			m.shared = append(m.shared, name)
 		}
+		numbered.WriteString("?" + strconv.Itoa(m.width+1+j))
 	}
 	for k := range m.sql {
 		var b strings.Builder
@@ -69,7 +80,7 @@ func newRowsInsert(head, row, tail string) *rowsInsert {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(strings.ReplaceAll(row, "{i}", strconv.Itoa(i)))
+			b.WriteString(strings.ReplaceAll(numbered.String(), "{i}", strconv.Itoa(i)))
 		}
 		m.sql[k] = b.String() + tail
 	}
@@ -91,8 +102,8 @@ func (m *rowsInsert) exec(tx *Tx, n int, row func(i int, args []any) []any, shar
 		for _, v := range vals {
 			nv = append(nv, driver.NamedValue{Ordinal: len(nv) + 1, Value: driverValue(v)})
 		}
-		for j, v := range shared(hi - lo) {
-			nv = append(nv, driver.NamedValue{Name: m.shared[j], Ordinal: len(nv) + 1, Value: driverValue(v)})
+		for _, v := range shared(hi - lo) {
+			nv = append(nv, driver.NamedValue{Ordinal: len(nv) + 1, Value: driverValue(v)})
 		}
 		for i := lo + 1; i < hi; i++ {
 			vals = row(i, vals[:0])
