@@ -192,8 +192,9 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // embeddedLeg runs the load through a new store and embedded broker and
 // returns what it measured, the commits per second (each commit is one
-// fsync of the WAL; a checkpoint, every 1000 WAL pages, adds one of the
-// database file) and the CPU time this process used meanwhile.
+// fsync of the WAL; a checkpoint, every 1000 WAL pages, adds two more: under
+// strace, 40,000 readings bound to a patient made 89 commits and 161 fsyncs)
+// and the CPU time this process used meanwhile.
 func embeddedLeg(b *testing.B, pipeline, per int, withPatient bool) (loadResult, float64, time.Duration) {
 	n := MustOpenNode(b)
 	pat := MustCreatePatient(b, n.Store, "Sunita Devi")
