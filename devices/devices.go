@@ -69,10 +69,29 @@ var ErrNothingStored = errors.New("message held no reading that could be stored"
 // It returns an error only when nothing durable happened, so the device
 // should retry or be refused.
 func (in *Ingestor) Ingest(ctx context.Context, dev edge.Device, codec string, raw []byte, ms []Measurement, local map[string]string) (stored int, err error) {
+	q, err := in.Queue(ctx, dev, codec, raw, ms, local)
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case <-q.Done():
+		return q.Result()
+	case <-ctx.Done():
+		return 0, q.Abandon(ctx.Err())
+	}
+}
+
+// Queue is Ingest without the wait: it hands the readings to the store's
+// group commit and returns at once (waiting only while the store's queue is
+// full), so that a transport can keep many messages committing without a
+// goroutine for each. The device may be acknowledged only once Done is
+// closed and Result returned no error. A message with no storable value is
+// counted and kept raw here, and Queue returns ErrNothingStored.
+func (in *Ingestor) Queue(ctx context.Context, dev edge.Device, codec string, raw []byte, ms []Measurement, local map[string]string) (*Queued, error) {
 	c := in.countersFor(dev.ID)
 	c.frames.Add(1)
 	c.lastSeen.Store(time.Now().UnixMilli())
-	var rs []*edge.Reading
+	rs := make([]*edge.Reading, 0, len(ms))
 	var unknown int
 	for _, m := range ms {
 		meas, err := vitals.Lookup(m.System, m.Code, local)
@@ -103,22 +122,54 @@ func (in *Ingestor) Ingest(ctx context.Context, dev edge.Device, codec string, r
 	if len(rs) == 0 {
 		problem := fmt.Sprintf("%s sent a message with no value the node knows (%d unknown codes); add its codes to the device's code table", dev.Name, unknown)
 		in.keepBad(ctx, dev, c, codec, raw, problem)
-		return 0, ErrNothingStored
+		return nil, ErrNothingStored
 	}
-	if err := in.Store.SaveReadings(ctx, rs); err != nil {
+	p, err := in.Store.QueueReadings(ctx, rs)
+	if err != nil {
 		c.errors.Add(1)
+		return nil, err
+	}
+	return &Queued{p: p, c: c, dev: dev, rs: rs, unknown: unknown}, nil
+}
+
+// Queued is a device message's readings handed to the store by Queue.
+type Queued struct {
+	p       *edge.PendingReadings
+	c       *deviceCounters
+	dev     edge.Device
+	rs      []*edge.Reading
+	unknown int
+}
+
+// Done is closed once the readings have committed or failed.
+func (q *Queued) Done() <-chan struct{} { return q.p.Done() }
+
+// Result returns, once Done is closed, how many readings were stored
+// (replays of readings stored before are not counted), and counts them for
+// the device page. An error means nothing durable happened: do not
+// acknowledge. Call it once.
+func (q *Queued) Result() (stored int, err error) {
+	if err := q.p.Err(); err != nil {
+		q.c.errors.Add(1)
 		return 0, err
 	}
-	for _, r := range rs {
+	for _, r := range q.rs {
 		if r.ID != "" { // not a replay
 			stored++
 		}
 	}
-	c.readings.Add(int64(stored))
-	if unknown > 0 {
-		c.setError(fmt.Sprintf("%s sent %d values with codes the node does not know; they were not stored", dev.Name, unknown))
+	q.c.readings.Add(int64(stored))
+	if q.unknown > 0 {
+		q.c.setError(fmt.Sprintf("%s sent %d values with codes the node does not know; they were not stored", q.dev.Name, q.unknown))
 	}
 	return stored, nil
+}
+
+// Abandon records that the caller stopped waiting before Done (the device
+// is not acknowledged and will send the message again) and returns err.
+func (q *Queued) Abandon(err error) error {
+	q.c.errors.Add(1)
+	return err
 }
 
 // Failed counts a frame that could not be used, keeps it raw for inspection,

@@ -26,8 +26,11 @@ type AuditEntry struct {
 	Actor        string    `json:"actor"`
 	Action       string    `json:"action"`
 	Entity       string    `json:"entity"`
-	EntityID     string    `json:"entity_id"`
-	PatientID    string    `json:"patient_id,omitempty"`
+	// EntityID is the record's ID; a reading.store entry names, separated
+	// by commas, every observation one device (or person) wrote for the
+	// patient in one transaction.
+	EntityID  string `json:"entity_id"`
+	PatientID string `json:"patient_id,omitempty"`
 	// Detail is free text for operators; never PHI.
 	Detail string `json:"detail,omitempty"`
 }

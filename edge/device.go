@@ -281,7 +281,10 @@ func (s *Store) AssignReading(ctx context.Context, readingID, patientID string) 
 			}
 			return err
 		}
-		return observeReading(tx, &r)
+		if err := observeReadings(tx, []*Reading{&r}); err != nil {
+			return err
+		}
+		return auditObservations(tx, []*Reading{&r})
 	})
 }
 

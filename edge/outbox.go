@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -63,11 +64,24 @@ type OutboxItem struct {
 // the document, entity and version, so it is the same on every retry and on
 // every node restart.
 func (tx *Tx) appendOutbox(document string, lane int, patientID, entity, entityID string, version int) error {
-	key := fmt.Sprintf("%s/%s/%s/v%d", document, entity, entityID, version)
-	if _, err := tx.exec(`INSERT INTO outbox
-		(key, document, lane, patient_id, entity, entity_id, entity_version, next_attempt_at, created_at, node_seq, clock_suspect)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		key, document, lane, nullString(patientID), entity, entityID, version, tx.Now(), tx.Now(), tx.NextSeq(), tx.Suspect()); err != nil {
+	return tx.appendOutboxRows(document, lane, entity, version, 1, func(int) (string, string) { return patientID, entityID })
+}
+
+var insertOutbox = newRowsInsert(`INSERT INTO outbox
+	(key, patient_id, entity_id, document, lane, entity, entity_version, next_attempt_at, created_at, node_seq, clock_suspect)`,
+	`(?, ?, ?, :document, :lane, :entity, :version, :now, :now, :seq + {i}, :suspect)`, "")
+
+// appendOutboxRows adds n pending rows of one kind of document in tx, in
+// order; row i is about entity i of patient i.
+func (tx *Tx) appendOutboxRows(document string, lane int, entity string, version int, n int, item func(i int) (patientID, entityID string)) error {
+	prefix, v := document+"/"+entity+"/", "/v"+strconv.Itoa(version)
+	now, suspect := tx.Now(), tx.Suspect()
+	if err := insertOutbox.exec(tx, n, func(i int, args []any) []any {
+		patientID, entityID := item(i)
+		return append(args, prefix+entityID+v, nullString(patientID), entityID)
+	}, func(n int) []any {
+		return []any{document, lane, entity, version, now, tx.seqs(n), suspect}
+	}, nil); err != nil {
 		return fmt.Errorf("append outbox %s: %w", document, err)
 	}
 	tx.touched = true

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,34 +51,83 @@ type Reading struct {
 // not be stored: do not acknowledge it; the device's retry is deduplicated by
 // its message ID.
 func (s *Store) SaveReading(ctx context.Context, r *Reading) error {
-	if r.DeviceID == "" || !loincRe.MatchString(r.LOINC) || math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
-		return fmt.Errorf("save reading: device, a LOINC code and a finite value are required")
-	}
-	if r.EffectiveAt.IsZero() {
-		return fmt.Errorf("save reading: effective time is required")
-	}
-	if err := s.refuseIfCritical(); err != nil {
+	p, err := s.QueueReadings(ctx, []*Reading{r})
+	if err != nil {
 		return err
 	}
-	return s.ingest.submit(ctx, r)
+	select {
+	case <-p.done:
+		return p.errs[0]
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // SaveReadings saves the readings of one device message and returns once all
-// have committed, usually in one batch: a BP monitor's systolic, diastolic
-// and pulse are acknowledged together. It returns the first error that is
-// not ErrDuplicateReading; duplicates are durable and need no retry.
+// have committed, in one batch: a BP monitor's systolic, diastolic and pulse
+// are acknowledged together. It returns the first error that is not
+// ErrDuplicateReading; duplicates are durable and need no retry. A reading
+// whose ID is empty afterwards was not stored (a replay, or an error). If
+// ctx ends first, it returns ctx.Err() as SaveReading does.
 func (s *Store) SaveReadings(ctx context.Context, rs []*Reading) error {
-	errs := make([]error, len(rs))
-	var wg sync.WaitGroup
-	for i, r := range rs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.SaveReading(ctx, r)
-		}()
+	p, err := s.QueueReadings(ctx, rs)
+	if err != nil {
+		return err
 	}
-	wg.Wait()
-	for _, err := range errs {
+	select {
+	case <-p.done:
+		return p.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// QueueReadings checks the readings of one device message and hands them to
+// the group-commit writer without waiting for the commit; it waits only
+// while the writer's queue is full, or until ctx ends. The readings have
+// committed, or failed, once the returned PendingReadings' Done is closed:
+// only then, and only when its Err is nil, may the device be acknowledged.
+// A caller that stops waiting before must not acknowledge; the device's
+// retry is deduplicated by its message ID. The store owns rs until Done.
+//
+// It lets a transport keep many messages committing without a goroutine
+// waiting for each.
+func (s *Store) QueueReadings(ctx context.Context, rs []*Reading) (*PendingReadings, error) {
+	for _, r := range rs {
+		if err := checkReading(r); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.refuseIfCritical(); err != nil {
+		return nil, err
+	}
+	p := &PendingReadings{rs: rs, errs: make([]error, len(rs)), done: make(chan struct{})}
+	if len(rs) == 0 {
+		close(p.done)
+		return p, nil
+	}
+	if err := s.ingest.submit(ctx, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// PendingReadings are readings handed to the group-commit writer by
+// QueueReadings.
+type PendingReadings struct {
+	rs   []*Reading
+	errs []error       // per reading, set by the writer before done is closed
+	done chan struct{} // closed by the writer once rs committed or failed
+}
+
+// Done is closed once the readings have committed or failed.
+func (p *PendingReadings) Done() <-chan struct{} { return p.done }
+
+// Err returns, once Done is closed, the first error that is not
+// ErrDuplicateReading, or nil when every reading committed or was a replay
+// of one that had. Each reading that was stored has its ID set.
+func (p *PendingReadings) Err() error {
+	for _, err := range p.errs {
 		if err != nil && !errors.Is(err, ErrDuplicateReading) {
 			return err
 		}
@@ -87,12 +135,24 @@ func (s *Store) SaveReadings(ctx context.Context, rs []*Reading) error {
 	return nil
 }
 
-// ingestQueue is the group-commit writer. Callers block on their own done
-// channel; one goroutine commits whatever has queued up, up to BatchMax
-// readings or BatchDelay after the first, in one transaction and one fsync.
+// checkReading refuses a reading the store cannot keep.
+func checkReading(r *Reading) error {
+	if r.DeviceID == "" || !loincRe.MatchString(r.LOINC) || math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+		return fmt.Errorf("save reading: device, a LOINC code and a finite value are required")
+	}
+	if r.EffectiveAt.IsZero() {
+		return fmt.Errorf("save reading: effective time is required")
+	}
+	return nil
+}
+
+// ingestQueue is the group-commit writer. Callers queue PendingReadings and
+// wait on their done channels; one goroutine commits whatever has queued up,
+// up to BatchMax readings or BatchDelay after the first, in one transaction
+// and one fsync, then closes the done channel of each.
 type ingestQueue struct {
 	s    *Store
-	reqs chan *ingestReq
+	reqs chan *PendingReadings
 
 	mu      sync.RWMutex
 	stopped bool
@@ -101,7 +161,8 @@ type ingestQueue struct {
 	batches, readings atomic.Int64
 }
 
-// IngestStats counts group commits: how many batches committed how many readings.
+// IngestStats counts group commits: how many batches committed how many
+// new readings (replays and failed readings are not counted).
 type IngestStats struct {
 	Batches  int64 `json:"batches"`
 	Readings int64 `json:"readings"`
@@ -112,43 +173,23 @@ func (s *Store) IngestStats() IngestStats {
 	return IngestStats{Batches: s.ingest.batches.Load(), Readings: s.ingest.readings.Load()}
 }
 
-type ingestReq struct {
-	r    *Reading
-	err  error
-	done chan struct{}
-}
-
-var ingestReqPool = sync.Pool{New: func() any { return &ingestReq{done: make(chan struct{}, 1)} }}
-
 func newIngestQueue(s *Store) *ingestQueue {
-	return &ingestQueue{s: s, reqs: make(chan *ingestReq, s.BatchMax*4), done: make(chan struct{})}
+	return &ingestQueue{s: s, reqs: make(chan *PendingReadings, s.BatchMax*4), done: make(chan struct{})}
 }
 
-func (q *ingestQueue) submit(ctx context.Context, r *Reading) error {
-	req := ingestReqPool.Get().(*ingestReq)
-	req.r, req.err = r, nil
+// submit queues p for the writer, which closes p.done once it committed or
+// failed. It returns an error, and p is not queued, when the store is
+// stopping or ctx ends while the queue is full.
+func (q *ingestQueue) submit(ctx context.Context, p *PendingReadings) error {
 	q.mu.RLock()
+	defer q.mu.RUnlock()
 	if q.stopped {
-		q.mu.RUnlock()
-		ingestReqPool.Put(req)
 		return ErrStopping
 	}
 	select {
-	case q.reqs <- req:
-		q.mu.RUnlock()
+	case q.reqs <- p:
+		return nil
 	case <-ctx.Done():
-		q.mu.RUnlock()
-		ingestReqPool.Put(req)
-		return ctx.Err()
-	}
-	select {
-	case <-req.done:
-		err := req.err
-		req.r, req.err = nil, nil
-		ingestReqPool.Put(req)
-		return err
-	case <-ctx.Done():
-		// The writer still owns req and will signal it; it is not reused.
 		return ctx.Err()
 	}
 }
@@ -166,7 +207,7 @@ func (q *ingestQueue) stop() {
 
 func (q *ingestQueue) run(ctx context.Context) {
 	defer close(q.done)
-	batch := make([]*ingestReq, 0, q.s.BatchMax)
+	batch := make([]*PendingReadings, 0, q.s.BatchMax)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -175,15 +216,17 @@ func (q *ingestQueue) run(ctx context.Context) {
 			return
 		}
 		batch = append(batch[:0], first)
+		n := len(first.rs)
 		timer.Reset(q.s.BatchDelay)
 	collect:
-		for len(batch) < q.s.BatchMax {
+		for n < q.s.BatchMax {
 			select {
 			case r, ok := <-q.reqs:
 				if !ok {
 					break collect
 				}
 				batch = append(batch, r)
+				n += len(r.rs)
 			case <-timer.C:
 				break collect
 			}
@@ -195,182 +238,88 @@ func (q *ingestQueue) run(ctx context.Context) {
 			}
 		}
 		q.commit(batch)
+		clear(batch)
 	}
 }
 
-// itemError is the failure of one reading in a batch.
-type itemError struct {
-	i   int
-	err error
-}
-
-func (e *itemError) Error() string { return e.err.Error() }
-func (e *itemError) Unwrap() error { return e.err }
-
-// commit stores a batch. The common case is one transaction for all; if one
-// reading fails (an unknown device, say), the batch is retried with each
-// reading in its own savepoint so that one bad reading fails alone.
-func (q *ingestQueue) commit(batch []*ingestReq) {
+// commit stores a batch. The common case is one transaction for all,
+// written table by table (saveReadings); if that fails (an unknown device,
+// say), the batch is retried with each reading in its own savepoint so that
+// one bad reading fails alone.
+func (q *ingestQueue) commit(batch []*PendingReadings) {
 	ctx := context.Background() // the batch must finish even when callers give up
-	dup := make([]bool, len(batch))
-	err := q.s.write(ctx, func(tx *Tx) error {
-		for i, req := range batch {
-			d, err := insertReading(ctx, tx, req.r)
-			if err != nil {
-				return &itemError{i, err}
-			}
-			dup[i] = d
+	var rs []*Reading
+	var errs []*error
+	for _, req := range batch {
+		for i, r := range req.rs {
+			rs = append(rs, r)
+			errs = append(errs, &req.errs[i])
 		}
-		return nil
+	}
+	dup := make([]bool, len(rs))
+	err := q.s.write(ctx, func(tx *Tx) error {
+		observed, err := saveReadings(tx, rs, dup)
+		if err != nil {
+			return &batchError{err}
+		}
+		return auditObservations(tx, observed)
 	})
-	var ie *itemError
-	if errors.As(err, &ie) {
-		errs := make([]error, len(batch))
+	var be *batchError
+	switch {
+	case errors.As(err, &be) && len(rs) == 1:
+		err = be.err // alone already
+	case errors.As(err, &be):
 		err = q.s.write(ctx, func(tx *Tx) error {
-			for i, req := range batch {
+			var observed []*Reading
+			for i, r := range rs {
 				if _, err := tx.ExecContext(ctx, `SAVEPOINT reading`); err != nil {
 					return err
 				}
-				d, err := insertReading(ctx, tx, req.r)
-				if err != nil {
-					errs[i] = err
+				o, err := saveReadings(tx, rs[i:i+1], dup[i:i+1])
+				if err == nil {
+					observed = append(observed, o...)
+				} else {
+					*errs[i] = err
+					r.ID, r.ObservationID = "", ""
 					if _, err := tx.ExecContext(ctx, `ROLLBACK TO reading`); err != nil {
 						return err
 					}
 				}
-				dup[i] = d
 				if _, err := tx.ExecContext(ctx, `RELEASE reading`); err != nil {
 					return err
 				}
 			}
-			return nil
+			return auditObservations(tx, observed)
 		})
-		if err == nil {
-			for i, req := range batch {
-				req.err = errs[i]
-			}
+	}
+	stored := 0
+	for i, r := range rs {
+		switch {
+		case err != nil:
+			*errs[i] = err
+			r.ID, r.ObservationID = "", ""
+		case *errs[i] != nil:
+		case dup[i]:
+			*errs[i] = ErrDuplicateReading
+		default:
+			stored++
 		}
 	}
 	if err == nil {
 		q.batches.Add(1)
-		q.readings.Add(int64(len(batch)))
+		q.readings.Add(int64(stored))
 	}
-	for i, req := range batch {
-		switch {
-		case err != nil:
-			req.err = err
-		case req.err == nil && dup[i]:
-			req.err = ErrDuplicateReading
-		}
-		req.done <- struct{}{}
+	for _, req := range batch {
+		close(req.done)
 	}
 }
 
-// insertReading writes one reading, its raw frame (unless storage is low), and
-// for a reading bound to a patient its observation, outbox row and audit entry.
-// It reports whether the device message was already stored.
-func insertReading(ctx context.Context, tx *Tx, r *Reading) (duplicate bool, err error) {
-	var rawID any
-	if len(r.Raw) > 0 && tx.store.keepRawFrames() {
-		res, err := tx.exec(`INSERT INTO device_messages (device_id, received_at, codec, raw) VALUES (?, ?, ?, ?)`,
-			r.DeviceID, tx.Now(), r.Codec, r.Raw)
-		if err != nil {
-			return false, fmt.Errorf("save raw frame: %w", err)
-		}
-		if rawID, err = res.LastInsertId(); err != nil {
-			return false, fmt.Errorf("save raw frame: %w", err)
-		}
-	}
-	patientID := r.PatientID
-	if patientID == "" {
-		var err error
-		if patientID, err = resolvePatient(tx, r); err != nil {
-			return false, err
-		}
-	}
-	state := "unassigned"
-	switch {
-	case r.Rejected != "":
-		state = "rejected"
-	case patientID != "":
-		state = "assigned"
-	}
-	r.ID = NewID()
-	r.ObservationID = ""
-	var obsID any
-	if state == "assigned" {
-		r.ObservationID = NewID()
-		obsID = r.ObservationID
-	}
-	res, err := tx.exec(`INSERT INTO readings (id, device_id, message_id, patient_id, patient_ref, observation_id, loinc, value,
-		value_text, unit, effective_at, state, reject_reason, raw_message_id, received_at, node_seq, clock_suspect)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (device_id, message_id) WHERE message_id IS NOT NULL DO NOTHING`, r.ID, r.DeviceID, nullString(r.MessageID),
-		nullString(patientID), r.PatientRef, obsID, r.LOINC, r.Value, r.ValueText, r.Unit, r.EffectiveAt.UnixMilli(), state, r.Rejected,
-		rawID, tx.Now(), tx.NextSeq(), tx.Suspect())
-	if err != nil {
-		return false, fmt.Errorf("save reading: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		// A replay: its frame is already kept with the first copy. Deleting
-		// here keeps the common path free of a lookup.
-		if rawID != nil {
-			if _, err := tx.exec(`DELETE FROM device_messages WHERE id = ?`, rawID); err != nil {
-				return false, fmt.Errorf("drop replayed frame: %w", err)
-			}
-		}
-		r.ID, r.ObservationID = "", ""
-		return true, nil
-	}
-	if state != "assigned" {
-		return false, nil
-	}
-	r.PatientID = patientID
-	return false, observeReading(tx, r)
-}
+// batchError is a batch that failed as a whole and may succeed reading by
+// reading.
+type batchError struct{ err error }
 
-// observeReading turns an assigned reading into an observation, with its
-// outbox row and its audit entry (by the device, or by the person assigning).
-func observeReading(tx *Tx, r *Reading) error {
-	// readings.observation_id is a deferred foreign key: the observation
-	// written next satisfies it by commit.
-	if _, err := tx.exec(`INSERT INTO observations (id, patient_id, encounter_id, loinc, value, value_text, unit,
-		effective_at, source, device_id, created_at, node_seq, clock_suspect) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, 'device', ?, ?, ?, ?)`, r.ObservationID, r.PatientID, r.LOINC,
-		r.Value, r.ValueText, r.Unit, r.EffectiveAt.UnixMilli(), r.DeviceID, tx.Now(), tx.NextSeq(), tx.Suspect()); err != nil {
-		return fmt.Errorf("save observation: %w", err)
-	}
-	if err := tx.appendOutbox(DocWellness, LaneBulk, r.PatientID, "observation", r.ObservationID, 1); err != nil {
-		return err
-	}
-	actor := tx.actor
-	if actor.Kind == "" || actor.Kind == ActorDevice {
-		tx.actor = Actor{Kind: ActorDevice, ID: r.DeviceID}
-	}
-	err := tx.audit(ActionReadingStore, "observation", r.ObservationID, r.PatientID, "")
-	tx.actor = actor
-	return err
-}
-
-// resolvePatient finds the patient of a reading that names none: by the
-// identifier the message carried, else by an unexpired binding of its device.
-// An identifier that matches no one resolves to nobody, binding or not.
-func resolvePatient(tx *Tx, r *Reading) (string, error) {
-	var id string
-	var err error
-	if ref := strings.TrimSpace(r.PatientRef); ref != "" {
-		abha, _ := NormalizeABHANumber(ref)
-		err = tx.queryRow(`SELECT id FROM patients WHERE local_id = ? OR abha_number = ? LIMIT 1`, ref, abha).Scan(&id)
-	} else {
-		err = tx.queryRow(`SELECT patient_id FROM device_bindings WHERE device_id = ? AND expires_at > ?`, r.DeviceID, tx.Now()).Scan(&id)
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("resolve patient of reading: %w", err)
-	}
-	return id, nil
-}
+func (e *batchError) Error() string { return e.err.Error() }
+func (e *batchError) Unwrap() error { return e.err }
 
 // UnassignedReadings lists readings waiting for a person to assign or discard.
 func (s *Store) UnassignedReadings(ctx context.Context, limit int) ([]Reading, error) {

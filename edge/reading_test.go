@@ -335,3 +335,176 @@ func TestSaveReading_KillNineLosesNothingAcknowledged(t *testing.T) {
 	}
 	t.Logf("%d acknowledged readings over 3 kills, %d stored", len(acked), len(stored))
 }
+
+// TestSaveReading_OneBatch puts readings for several patients and devices
+// into a single group commit: bound by identifier, by ABHA number, by a
+// device binding, unassigned, rejected, a message replayed inside the batch
+// and, in one case, a reading for an unknown device. Enough of them (75) to
+// span several multi-row INSERTs.
+func TestSaveReading_OneBatch(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bad  bool
+	}{{"AllGood", false}, {"OneBad", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 75
+			path := filepath.Join(t.TempDir(), edge.DBFileName)
+			s := edgetest.NewTestStore(path)
+			// The batch commits once it holds n readings, not before.
+			s.BatchMax, s.BatchDelay = n, time.Hour
+			if err := s.Open(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close(context.Background()) })
+			raw := edgetest.MustRawDB(t, path)
+			sunita := &edge.Patient{Name: "Sunita Devi", Gender: "F", StatedAge: 34, ABHANumber: "91-2666-2007-2857"}
+			if err := s.CreatePatient(edgetest.Clerk(), sunita); err != nil {
+				t.Fatal(err)
+			}
+			meena := MustCreatePatient(t, s, "Meena Kumari")
+			d1, d2, d3 := MustCreateDevice(t, s, "BP monitor 1"), MustCreateDevice(t, s, "BP monitor 2"), MustCreateDevice(t, s, "BP monitor 3")
+			if err := s.BindDevice(edgetest.Clerk(), d2.ID, meena.ID, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			audited := edgetest.MustCount(t, raw, `SELECT count(*) FROM audit_log`)
+
+			// What each reading should become.
+			type want struct {
+				patient string // "" unassigned
+				state   string
+				dupOf   int // index of the reading it replays, or -1
+				bad     bool
+			}
+			rs := make([]*edge.Reading, n)
+			wants := make([]want, n)
+			for i := range rs {
+				w := want{dupOf: -1, state: "assigned"}
+				var r *edge.Reading
+				switch i % 5 {
+				case 0: // device 1, the patient's local ID
+					r = bp(d1.ID, "", fmt.Sprintf("m-%d", i), 120)
+					r.PatientRef, w.patient = sunita.LocalID, sunita.ID
+				case 1: // device 1, the ABHA number spelt with spaces
+					r = bp(d1.ID, "", fmt.Sprintf("m-%d", i), 121)
+					r.PatientRef, w.patient = "91 2666 2007 2857", sunita.ID
+				case 2: // device 2, bound to Meena
+					r = bp(d2.ID, "", fmt.Sprintf("m-%d", i), 122)
+					w.patient = meena.ID
+				case 3: // device 3, no patient: the inbox
+					r = bp(d3.ID, "", fmt.Sprintf("m-%d", i), 123)
+					w.state = "unassigned"
+				case 4: // device 2, an impossible value: rejected, no observation
+					r = bp(d2.ID, "", fmt.Sprintf("m-%d", i), 400)
+					r.Rejected, w.patient, w.state = "systolic 400 mm[Hg] is impossible", meena.ID, "rejected"
+				}
+				rs[i], wants[i] = r, w
+			}
+			// Readings 10 and 61 replay 3 and 12, in the same batch.
+			for _, p := range [][2]int{{10, 3}, {61, 12}} {
+				rs[p[0]] = bp(rs[p[1]].DeviceID, "", rs[p[1]].MessageID, rs[p[1]].Value)
+				rs[p[0]].PatientRef, rs[p[0]].Rejected = rs[p[1]].PatientRef, rs[p[1]].Rejected
+				wants[p[0]] = wants[p[1]]
+				wants[p[0]].dupOf = p[1]
+			}
+			if tc.bad {
+				rs[40] = bp("no-such-device", sunita.ID, "m-40", 120)
+				wants[40] = want{dupOf: -1, bad: true}
+			}
+
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i, r := range rs {
+				wg.Add(1)
+				go func() { defer wg.Done(); errs[i] = s.SaveReading(context.Background(), r) }()
+			}
+			wg.Wait()
+			if g, w := s.IngestStats().Batches, int64(1); g != w {
+				t.Fatalf("batches=%d, want %d", g, w)
+			}
+
+			// Ensure each reading got its own outcome: the bad one alone failed, the replays were told they are durable.
+			stored := 0
+			for i, w := range wants {
+				switch {
+				case w.bad:
+					if errs[i] == nil || errors.Is(errs[i], edge.ErrDuplicateReading) || rs[i].ID != "" {
+						t.Fatalf("reading %d for an unknown device: err=%v ID=%q", i, errs[i], rs[i].ID)
+					}
+				case w.dupOf >= 0 && i > w.dupOf:
+					if !errors.Is(errs[i], edge.ErrDuplicateReading) || rs[i].ID != "" {
+						t.Fatalf("replayed reading %d: err=%v ID=%q, want ErrDuplicateReading", i, errs[i], rs[i].ID)
+					}
+				default:
+					if errs[i] != nil || rs[i].ID == "" {
+						t.Fatalf("reading %d: err=%v ID=%q", i, errs[i], rs[i].ID)
+					}
+					stored++
+				}
+			}
+
+			// Ensure each stored reading has its row, its one raw frame, and when observed, its observation and outbox row.
+			for i, r := range rs {
+				w := wants[i]
+				if w.bad || (w.dupOf >= 0 && i > w.dupOf) {
+					continue
+				}
+				var patient, state, obs string
+				var frame int64
+				if err := raw.QueryRow(`SELECT coalesce(patient_id, ''), state, coalesce(observation_id, ''), raw_message_id FROM readings WHERE id = ?`,
+					r.ID).Scan(&patient, &state, &obs, &frame); err != nil {
+					t.Fatalf("reading %d: %v", i, err)
+				}
+				if patient != w.patient || state != w.state {
+					t.Fatalf("reading %d: patient=%q state=%q, want %q %q", i, patient, state, w.patient, w.state)
+				}
+				if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM device_messages WHERE id = ? AND device_id = ? AND raw = ?`, frame, r.DeviceID, r.Raw); g != 1 {
+					t.Fatalf("reading %d: its raw frame %d is missing", i, frame)
+				}
+				if (obs != "") != (w.state == "assigned") || obs != r.ObservationID {
+					t.Fatalf("reading %d (%s): observation=%q, reported %q", i, w.state, obs, r.ObservationID)
+				}
+				if obs == "" {
+					continue
+				}
+				if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM observations WHERE id = ? AND patient_id = ? AND device_id = ?`, obs, w.patient, r.DeviceID); g != 1 {
+					t.Fatalf("reading %d: observation %s missing", i, obs)
+				}
+				if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox WHERE entity = 'observation' AND entity_id = ? AND patient_id = ? AND state = 'pending'`, obs, w.patient); g != 1 {
+					t.Fatalf("reading %d: outbox rows for observation %s=%d, want 1", i, obs, g)
+				}
+				// Ensure exactly one audit entry names the observation, written by its device, about its patient.
+				var actor, patientID string
+				if err := raw.QueryRow(`SELECT actor, patient_id FROM audit_log WHERE action = 'reading.store'
+					AND ',' || entity_id || ',' LIKE '%,' || ? || ',%'`, obs).Scan(&actor, &patientID); err != nil {
+					t.Fatalf("reading %d: audit entry of observation %s: %v", i, obs, err)
+				}
+				if actor != "device:"+r.DeviceID || patientID != w.patient {
+					t.Fatalf("reading %d audited as %s about %s, want device:%s about %s", i, actor, patientID, r.DeviceID, w.patient)
+				}
+			}
+			if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM readings`); g != stored {
+				t.Fatalf("readings=%d, want %d", g, stored)
+			}
+			if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM device_messages`); g != stored {
+				t.Fatalf("raw frames=%d, want %d (one per stored reading, none for a replay or the bad one)", g, stored)
+			}
+			observed := edgetest.MustCount(t, raw, `SELECT count(*) FROM observations`)
+			if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM outbox`); g != observed {
+				t.Fatalf("outbox=%d, observations=%d", g, observed)
+			}
+			// Ensure the audit entries are one per device and patient: (device 1, Sunita) and (device 2, Meena).
+			if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM audit_log`); g != audited+2 {
+				t.Fatalf("audit entries=%d, want %d", g, audited+2)
+			}
+			if rep, err := s.VerifyAudit(context.Background()); err != nil || !rep.OK() {
+				t.Fatalf("VerifyAudit=%+v %v", rep, err)
+			}
+			// Ensure every record got its own node sequence number.
+			if g := edgetest.MustCount(t, raw, `SELECT count(*) FROM (SELECT node_seq FROM (
+				SELECT node_seq FROM patients UNION ALL SELECT node_seq FROM readings UNION ALL SELECT node_seq FROM observations
+				UNION ALL SELECT node_seq FROM outbox UNION ALL SELECT node_seq FROM audit_log) GROUP BY node_seq HAVING count(*) > 1)`); g != 0 {
+				t.Fatalf("%d node sequence numbers given twice", g)
+			}
+		})
+	}
+}

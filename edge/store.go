@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
@@ -110,6 +111,11 @@ type Store struct {
 	// guarded by writeMu.
 	prepared  map[string]*sql.Stmt
 	toPrepare []string
+	// rawStmts caches, by SQL text, the batch INSERTs prepared on the
+	// driver connection rawConn under the write connection; guarded by
+	// writeMu. See Tx.execRaw.
+	rawConn  any
+	rawStmts map[string]driver.Stmt
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -236,6 +242,7 @@ func (s *Store) closeDBs(checkpoint bool) error {
 		errs = append(errs, s.readers.Close())
 	}
 	if s.writer != nil {
+		s.closeRawStmts()
 		// A last checkpoint keeps the -wal file small for backups and copies.
 		if checkpoint {
 			_, _ = s.writer.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
@@ -362,6 +369,7 @@ func sqliteCode(err error) int {
 // fixed at begin, and hands out node sequence numbers.
 type Tx struct {
 	*sql.Tx
+	conn      *sql.Conn // the write connection the transaction runs on
 	ctx       context.Context
 	now       time.Time
 	suspect   bool
@@ -371,6 +379,10 @@ type Tx struct {
 	touched   bool // an outbox row was added
 	store     *Store
 	bound     map[string]*sql.Stmt
+
+	vals       []any               // reused by rowsInsert
+	args       []driver.NamedValue // reused by rowsInsert
+	rawFrameID int64               // the last raw frame ID handed out, 0 before the first
 }
 
 // Now is the transaction's wall time, in Unix milliseconds.
@@ -446,6 +458,79 @@ func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
 	return st.ExecContext(tx.ctx, args...)
 }
 
+// execRaw runs query in the transaction on the driver connection itself,
+// prepared once: a batch INSERT binds hundreds of values, and database/sql
+// would copy and check every one of them, allocating, before the driver
+// binds them again. args must hold driver values (driverValue). The
+// statements stay prepared on the connection until the store closes, or
+// until database/sql replaces the connection.
+func (tx *Tx) execRaw(query string, args []driver.NamedValue) (driver.Result, error) {
+	s := tx.store
+	var res driver.Result
+	err := tx.conn.Raw(func(dc any) error {
+		if dc != s.rawConn {
+			// A new connection: the old one's statements went with it.
+			s.rawConn, s.rawStmts = dc, map[string]driver.Stmt{}
+		}
+		st, ok := s.rawStmts[query]
+		if !ok {
+			prep, ok := dc.(driver.ConnPrepareContext)
+			if !ok {
+				return errors.New("the SQLite driver cannot prepare statements with a context")
+			}
+			var err error
+			if st, err = prep.PrepareContext(tx.ctx, query); err != nil {
+				return err
+			}
+			s.rawStmts[query] = st
+		}
+		ex, ok := st.(driver.StmtExecContext)
+		if !ok {
+			return errors.New("the SQLite driver cannot execute statements with a context")
+		}
+		var err error
+		res, err = ex.ExecContext(tx.ctx, args)
+		return err
+	})
+	return res, err
+}
+
+// driverValue converts the Go values the store binds to the driver's.
+func driverValue(v any) driver.Value {
+	switch x := v.(type) {
+	case int:
+		return int64(x)
+	case bool:
+		if x {
+			return int64(1)
+		}
+		return int64(0)
+	}
+	return v
+}
+
+// closeRawStmts finalizes the statements execRaw prepared, before the write
+// connection closes. Callers hold writeMu or have stopped every writer.
+func (s *Store) closeRawStmts() {
+	if len(s.rawStmts) == 0 {
+		return
+	}
+	conn, err := s.writer.Conn(context.Background())
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	conn.Raw(func(dc any) error {
+		if dc == s.rawConn {
+			for _, st := range s.rawStmts {
+				st.Close()
+			}
+		}
+		return nil
+	})
+	s.rawConn, s.rawStmts = nil, nil
+}
+
 // queryRow runs a cached query in the transaction.
 func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
 	st, err := tx.stmt(query)
@@ -471,12 +556,17 @@ func (s *Store) write(ctx context.Context, fn func(tx *Tx) error) error {
 	if len(s.toPrepare) > 0 {
 		s.prepareQueued(ctx)
 	}
-	sqlTx, err := s.writer.BeginTx(ctx, nil)
+	conn, err := s.writer.Conn(ctx)
+	if err != nil {
+		return s.classifyWriteError(fmt.Errorf("begin write: %w", err))
+	}
+	defer conn.Close()
+	sqlTx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return s.classifyWriteError(fmt.Errorf("begin write: %w", err))
 	}
 	defer sqlTx.Rollback()
-	tx := &Tx{Tx: sqlTx, ctx: ctx, actor: actor, store: s}
+	tx := &Tx{Tx: sqlTx, conn: conn, ctx: ctx, actor: actor, store: s}
 	var seq, highWater, auditSeq sql.NullInt64
 	var auditHash []byte
 	if err := tx.queryRow(`SELECT

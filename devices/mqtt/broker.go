@@ -119,11 +119,16 @@ type ackPipeline struct {
 	answering bool
 }
 
-// pendingAck is one publish in a pipeline.
+// pendingAck is one publish in a pipeline. Its outcome is known when it is
+// queued, or once its readings committed (queued), or once done is closed.
 type pendingAck struct {
 	packetID uint16
-	done     chan struct{}
-	outcome  outcome // set before done is closed
+	device   *deviceInfo
+	deadline time.Time // the publish is refused if its readings have not committed by then
+
+	queued  *devices.Queued // readings in the store's group commit, or nil
+	done    chan struct{}   // closed by the goroutine that sets outcome, or nil
+	outcome outcome
 }
 
 // NewBroker returns an embedded broker for cfg.Listen (DefaultListen when
@@ -236,15 +241,17 @@ func (b *Broker) waitOr(ctx context.Context, wait func()) {
 	}
 }
 
-// accept counts a readings publish in flight, unless the broker is closing.
-func (b *Broker) accept() bool {
+// accept counts a readings publish of cl in flight and returns cl's
+// pipeline, unless the broker is closing or cl has no session yet (nil).
+func (b *Broker) accept(cl *mochi.Client) *ackPipeline {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
-		return false
+	p := b.live[cl]
+	if b.closed || p == nil {
+		return nil
 	}
 	b.inflight.Add(1)
-	return true
+	return p
 }
 
 // device returns what the broker knows of the device logged in as cl.
@@ -327,6 +334,7 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 			return refuse("clientid:"+dev.Name, fmt.Sprintf("MQTT login refused: %s used a client ID that another device holds; give each device its own client ID", dev.Name), edge.LogKeyDevice, dev.Name)
 		}
 	}
+	info.prefix, info.readings = prefix, ReadingsTopic(b.NodeID, dev.Name)
 	b.mu.Lock()
 	b.devices[dev.Name] = info
 	b.mu.Unlock()
@@ -344,7 +352,7 @@ func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	if d == nil {
 		return false
 	}
-	if strings.HasPrefix(topic, DevicePrefix(h.b.NodeID, d.dev.Name)) {
+	if strings.HasPrefix(topic, d.prefix) {
 		return true
 	}
 	if !write {
@@ -381,8 +389,8 @@ func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 //     success PUBACK there).
 //
 // Above Pipeline 1, a QoS 1 publish goes to its connection's pipeline and
-// the hook returns ErrRejectPacket at once; writeAcks then writes the same
-// answers, after the commit, in arrival order.
+// the hook returns ErrRejectPacket without waiting for the commit; writeAcks
+// then writes the same answers, after the commit, in arrival order.
 func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		return pk, nil
@@ -392,31 +400,23 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 	if d == nil {
 		return pk, packets.ErrRejectPacket
 	}
-	if pk.TopicName != ReadingsTopic(b.NodeID, d.dev.Name) {
+	if pk.TopicName != d.readings {
 		return pk, nil // status and other topics under the device's prefix flow as usual
 	}
-	if !b.accept() {
-		return pk, packets.ErrRejectPacket // closing: the device sends it again later
-	}
-	payload := bytes.Clone(pk.Payload) // the store keeps the raw frame
-	p := b.pipeline(cl)
-	if p == nil { // cannot happen: mochi reads publishes only after the session is established
-		b.inflight.Done()
+	// nil: closing (the device sends it again later), or, which cannot
+	// happen, a publish before the session was established.
+	p := b.accept(cl)
+	if p == nil {
 		return pk, packets.ErrRejectPacket
 	}
+	payload := bytes.Clone(pk.Payload) // the store keeps the raw frame
+	dec := decode(d, payload, time.Now())
 	if pk.FixedHeader.Qos == 1 && b.Pipeline > 1 {
-		pa := &pendingAck{packetID: pk.PacketID, done: make(chan struct{})}
-		p.queue <- pa // waits while Pipeline publishes of this connection are committing
-		b.acks.Add(1)
-		go func() {
-			defer b.acks.Done()
-			defer close(pa.done)
-			pa.outcome = b.ingest(d, payload)
-		}()
+		b.pipelinePublish(p, d, pk.PacketID, payload, dec)
 		return pk, packets.ErrRejectPacket // mochi writes nothing; writeAcks will
 	}
 	p.answering = true // OnPacketProcessed ends it once mochi wrote the answer
-	o := b.ingest(d, payload)
+	o := b.save(d, payload, dec)
 	switch {
 	case o == stored:
 		return pk, packets.CodeSuccessIgnore
@@ -426,6 +426,38 @@ func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, e
 		return pk, failureCode(o)
 	}
 	return pk, packets.ErrRejectPacket
+}
+
+// pipelinePublish hands a decoded QoS 1 publish to the store's group commit
+// without waiting for it, and queues its answer on the connection's
+// pipeline, where writeAcks waits for the commit. No goroutine waits per
+// publish. A payload that could not be decoded is counted and kept raw by a
+// goroutine of its own, so that the write does not hold up the connection.
+func (b *Broker) pipelinePublish(p *ackPipeline, d *deviceInfo, packetID uint16, payload []byte, dec decoded) {
+	pa := &pendingAck{packetID: packetID, device: d, deadline: time.Now().Add(b.IngestTimeout)}
+	switch {
+	case dec.err != nil:
+		pa.done = make(chan struct{})
+		b.acks.Add(1)
+		go func() {
+			defer b.acks.Done()
+			defer close(pa.done)
+			pa.outcome = b.save(d, payload, dec)
+		}()
+	default:
+		q, err := b.Ingestor.Queue(b.ctx, d.dev, dec.codec, payload, dec.ms, d.codes)
+		switch {
+		case err == nil:
+			pa.queued = q
+		case errors.Is(err, devices.ErrNothingStored):
+			pa.outcome = noKnownCode
+			b.limit.log(b.Logger, slog.LevelWarn, "payload:"+d.dev.Name, noKnownCodeProblem(d.dev.Name), edge.LogKeyDevice, d.dev.Name)
+		default:
+			pa.outcome = notStored
+			b.limit.log(b.Logger, slog.LevelError, "store:"+d.dev.Name, notStoredProblem(d.dev.Name, err), edge.LogKeyDevice, d.dev.Name)
+		}
+	}
+	p.queue <- pa // waits while Pipeline publishes of this connection are committing
 }
 
 // OnPacketProcessed runs after mochi handled a packet, so after it wrote
@@ -441,11 +473,12 @@ func (h *hook) OnPacketProcessed(cl *mochi.Client, pk packets.Packet, err error)
 	}
 }
 
-// ingest stores one readings payload and logs what went wrong, if anything.
-func (b *Broker) ingest(d *deviceInfo, payload []byte) outcome {
+// save stores one decoded readings payload and logs what went wrong, if
+// anything.
+func (b *Broker) save(d *deviceInfo, payload []byte, dec decoded) outcome {
 	ctx, cancel := context.WithTimeout(b.ctx, b.IngestTimeout)
 	defer cancel()
-	o, _, problem := ingest(ctx, b.Ingestor, d, payload, time.Now())
+	o, _, problem := save(ctx, b.Ingestor, d, payload, dec)
 	switch o {
 	case badPayload, noKnownCode:
 		b.limit.log(b.Logger, slog.LevelWarn, "payload:"+d.dev.Name, problem, edge.LogKeyDevice, d.dev.Name)
@@ -480,11 +513,48 @@ func (b *Broker) pipeline(cl *mochi.Client) *ackPipeline {
 // drained.
 func (b *Broker) writeAcks(cl *mochi.Client, p *ackPipeline) {
 	defer b.acks.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for pa := range p.queue {
-		<-pa.done
+		switch {
+		case pa.queued != nil:
+			pa.outcome = b.await(pa, timer)
+		case pa.done != nil:
+			<-pa.done
+		}
 		b.writeAck(cl, pa)
 		b.inflight.Done()
 	}
+}
+
+// await waits until a pipelined publish's readings have committed, its
+// deadline passes, or Close gives up, and says whether it may be
+// acknowledged. A group commit ends many publishes at once, so the wait is
+// usually over before it begins.
+func (b *Broker) await(pa *pendingAck, timer *time.Timer) outcome {
+	var err error
+	select {
+	case <-pa.queued.Done():
+	default:
+		timer.Reset(time.Until(pa.deadline))
+		select {
+		case <-pa.queued.Done():
+		case <-timer.C:
+			err = pa.queued.Abandon(context.DeadlineExceeded)
+		case <-b.ctx.Done():
+			err = pa.queued.Abandon(b.ctx.Err())
+		}
+		timer.Stop()
+	}
+	if err == nil {
+		_, err = pa.queued.Result()
+	}
+	if err != nil {
+		name := pa.device.dev.Name
+		b.limit.log(b.Logger, slog.LevelError, "store:"+name, notStoredProblem(name, err), edge.LogKeyDevice, name)
+		return notStored
+	}
+	return stored
 }
 
 // writeAck writes one pipelined publish's answer.
@@ -509,7 +579,9 @@ func (h *hook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
 	if d == nil {
 		return
 	}
-	p := &ackPipeline{queue: make(chan *pendingAck, max(1, b.Pipeline-1))}
+	// Pipeline publishes committing: one that writeAcks waits on, the
+	// queue's, and one that the hook queued and waits to append.
+	p := &ackPipeline{queue: make(chan *pendingAck, max(0, b.Pipeline-2))}
 	b.acks.Add(1)
 	go b.writeAcks(cl, p)
 	b.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
@@ -169,6 +170,52 @@ func testFailedCommit(t *testing.T, pipeline int) {
 			t.Fatalf("readings=%d, want 1", got)
 		}
 	})
+}
+
+func TestBroker_CommitTooSlow(t *testing.T) {
+	for _, pipeline := range Pipelines {
+		t.Run(fmt.Sprintf("Pipeline%d", pipeline), func(t *testing.T) { testCommitTooSlow(t, pipeline) })
+	}
+}
+
+// testCommitTooSlow holds the database's write lock from another connection
+// past the broker's IngestTimeout: the publish must get no PUBACK, although
+// its reading commits later, and the device's resend is stored once.
+func testCommitTooSlow(t *testing.T, pipeline int) {
+	n := MustOpenNode(t)
+	d := MustCreateDevice(t, n.Store, "BP monitor 1", "json", "")
+	b := MustOpenBroker(t, n, func(b *mqtt.Broker) { b.Pipeline, b.IngestTimeout = pipeline, 200*time.Millisecond })
+	topic := mqtt.ReadingsTopic(testNode, d.Name)
+	c := MustConnectRaw(t, b.Addr(), 4, "slow", d)
+
+	ctx := context.Background()
+	lock, err := n.Raw.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if _, err := lock.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	c.Publish(7, 1, topic, Envelope("slow-1", "", "8480-6", "120", "mm[Hg]"), false)
+	n.Logs.MustWaitFor(t, "context deadline exceeded")
+	// The store's writer waits for the lock (busy_timeout) and commits the
+	// reading once it is released, after the publish was given up.
+	if _, err := lock.ExecContext(ctx, `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	// Ensure no PUBACK came for it, before the PUBACK of a later publish.
+	if failed := c.MustNotAcked(topic, 8, 7); len(failed) != 0 {
+		t.Fatalf("failure PUBACK %+v; a publish not committed in time must get none", failed)
+	}
+	// Ensure the resend is acknowledged and the reading stored once.
+	c.Publish(7, 1, topic, Envelope("slow-1", "", "8480-6", "120", "mm[Hg]"), true)
+	if r := c.MustNext(); r.Type != packets.Puback || r.PacketID != 7 || r.Code != 0 {
+		t.Fatalf("reply %+v, want PUBACK 7", r)
+	}
+	if got := edgetest.MustCount(t, n.Raw, `SELECT count(*) FROM readings WHERE message_id = 'slow-1/1'`); got != 1 {
+		t.Fatalf("readings=%d, want 1", got)
+	}
 }
 
 func TestBroker_Refused(t *testing.T) {

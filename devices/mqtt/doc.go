@@ -43,9 +43,11 @@
 //     returns at 916-917 before any ack is built, the PUBACK is built and
 //     written at 941-952). A plain error would not do: on MQTT 3.1.1 it
 //     falls through to the success PUBACK (920 applies to MQTT 5 only).
-//   - Pipeline above 1 (the default): the hook hands the publish to its
-//     connection's pipeline and returns packets.ErrRejectPacket, so mochi
-//     writes nothing; the pipeline commits it (up to Pipeline of one
+//   - Pipeline above 1 (the default): the hook decodes the publish, hands
+//     its readings to the store's group commit without waiting
+//     (edge.Store.QueueReadings), queues it on its connection's pipeline and
+//     returns packets.ErrRejectPacket, so mochi writes nothing; the
+//     pipeline waits for each commit (up to Pipeline publishes of one
 //     connection at once, so a device's publishes share group commits) and
 //     writes each PUBACK itself after its commit, in the order the
 //     publishes arrived.

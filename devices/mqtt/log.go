@@ -10,9 +10,12 @@ import (
 // brokerLogHandler is the handler given to mochi. mochi logs whole packets
 // ("pk", "packet", "will" attributes) on some errors, and a reading's payload
 // is PHI, so every attribute that could hold a packet is dropped. mochi's
-// own lines are operational detail: errors are logged as warnings and the
-// rest at debug level; the lines an operator reads are our hooks' own. The
-// lines mochi writes when our OnPublish hook refuses a packet are dropped:
+// own lines are operational detail: errors are logged as warnings and its
+// information lines at debug level; the lines an operator reads are our
+// hooks' own. mochi's debug lines are dropped before slog builds them: they
+// are per packet (one for every publish the pipeline takes over from mochi
+// by refusing it), so even a debug log would drown in them. The lines mochi
+// writes when our OnPublish hook refuses a packet are dropped at any level:
 // the hook has logged the reason, once per interval.
 type brokerLogHandler struct {
 	h slog.Handler
@@ -32,11 +35,11 @@ func demote(l slog.Level) slog.Level {
 }
 
 func (b brokerLogHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return b.h.Enabled(ctx, demote(l))
+	return l >= slog.LevelInfo && b.h.Enabled(ctx, demote(l))
 }
 
 func (b brokerLogHandler) Handle(ctx context.Context, r slog.Record) error {
-	if dropped[r.Message] {
+	if r.Level < slog.LevelInfo || dropped[r.Message] {
 		return nil
 	}
 	out := slog.NewRecord(r.Time, demote(r.Level), r.Message, r.PC)

@@ -68,22 +68,25 @@ func DecodeEnvelope(payload []byte, device string) ([]devices.Measurement, error
 	if firstByte(payload) != '{' {
 		return fail(0, "", "the envelope is a JSON object", ErrNotEnvelope)
 	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	var env Envelope
-	if err := dec.Decode(&env); err != nil {
-		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			name, _ := strconv.Unquote(f)
-			return fail(0, clip(name, 32), "unknown field; see the envelope's documentation for the field names", ErrNotEnvelope)
+	env, ok := scanEnvelope(payload)
+	if !ok {
+		env = Envelope{}
+		dec := json.NewDecoder(bytes.NewReader(payload))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&env); err != nil {
+			if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+				name, _ := strconv.Unquote(f)
+				return fail(0, clip(name, 32), "unknown field; see the envelope's documentation for the field names", ErrNotEnvelope)
+			}
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return fail(0, clip(te.Field, 32), fmt.Sprintf("wrong JSON type (%s)", te.Value), ErrNotEnvelope)
+			}
+			return fail(0, "", jsonProblem(err), ErrNotJSON)
 		}
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return fail(0, clip(te.Field, 32), fmt.Sprintf("wrong JSON type (%s)", te.Value), ErrNotEnvelope)
+		if _, err := dec.Token(); err != io.EOF {
+			return fail(0, "", "data after the envelope object", ErrNotJSON)
 		}
-		return fail(0, "", jsonProblem(err), ErrNotJSON)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fail(0, "", "data after the envelope object", ErrNotJSON)
 	}
 
 	if env.MessageID == "" {
