@@ -219,10 +219,28 @@ func (b *Broker) Close(ctx context.Context) error {
 	b.closing.Store(true)
 	b.Logger.Info("stopping the MQTT broker: finishing the readings already received")
 	b.waitOr(ctx, b.inflight.Wait)
-	b.waitOr(ctx, func() { b.server.Close() }) // waits for every client's goroutine, so for its hook
-	b.waitOr(ctx, b.acks.Wait)                 // pipelines end once their connection did
+	b.waitOr(ctx, func() {
+		// mochi's own sweep of the listener's clients at Close
+		// (Clients.GetByListener, v2.7.9) read-locks the clients twice, and
+		// deadlocks when a device leaving at that moment asks for the write
+		// lock in between. Closing the listener with a sweep of our own
+		// first means server.Close finds it closed and skips its own.
+		b.server.Listeners.Close(b.tcp.ID(), b.disconnectAll)
+		b.server.Close() // waits for every client's goroutine, so for its hook
+	})
+	b.waitOr(ctx, b.acks.Wait) // pipelines end once their connection did
 	b.cancel()
 	return nil
+}
+
+// disconnectAll disconnects every client of the listener, as mochi's
+// closeListenerClients does, taking the clients with one read lock.
+func (b *Broker) disconnectAll(listener string) {
+	for _, cl := range b.server.Clients.GetAll() {
+		if cl.Net.Listener == listener && !cl.Closed() {
+			_ = b.server.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 }
 
 // waitOr runs wait; if ctx ends first, it cancels the broker's own context
